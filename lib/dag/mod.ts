@@ -1,0 +1,20 @@
+/**
+ * Parse and validate `pipeline.yaml` into a typed graph: shared sections, `${...}` substitution,
+ * matrix expansion, `--set` overrides, cycle detection and a topological order.
+ *
+ * @module
+ */
+export { ConfigError, type SourceLocation, UsageError } from "./errors.ts";
+export { findProjectRoot, type LoadOptions, loadPipeline, parsePipeline } from "./load.ts";
+export { withUpstream } from "./graph.ts";
+export { applyOverrides } from "./overrides.ts";
+export {
+  BACKEND_NAMES,
+  EXECUTOR_NAMES,
+  type ExecutorName,
+  type MatrixValue,
+  type Pipeline,
+  type PipelineSettings,
+  type StageResources,
+  type StageSpec,
+} from "./types.ts";

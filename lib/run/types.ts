@@ -1,0 +1,30 @@
+/** A metric value a stage may report. */
+export type MetricValue = number | string | boolean | number[];
+
+/** What a stage's `run` receives. */
+export interface StageContext {
+  /** Stage name, e.g. `evaluate[method=lora]`. */
+  stage: string;
+  /** Resolved params (shared sections and matrix values already substituted). */
+  params: Record<string, unknown>;
+  /**
+   * Upstream stage name → its output directory (read-only); a need on a matrix stage gives one
+   * entry per cell, keyed by cell name. Declared file dependencies appear too, keyed by their path
+   * as written in `deps` (for a glob: each matched file by its project-relative path).
+   */
+  inputs: Record<string, string>;
+  /** Directory to write every output to (a temporary folder, moved into the cache on success). */
+  outDir: string;
+  /** Report progress; shown as a live line on a terminal. */
+  progress(done: number, total: number, message?: string): void;
+  /** Write a line to the stage's log (`artifacts/logs/<stage>.log`). */
+  log(message: string): void;
+}
+
+/** What a stage's `run` returns; `metrics` is written to `metrics.json` and to the lock file. */
+export interface StageResult {
+  metrics: Record<string, MetricValue>;
+}
+
+/** The function every stage module exports. */
+export type StageFunction = (ctx: StageContext) => Promise<StageResult>;

@@ -1,0 +1,485 @@
+/**
+ * GPT-2 in TensorFlow.js, written to be read top to bottom like nanoGPT's `model.py`.
+ *
+ * Shapes in comments use: B batch, T new tokens, P soft-prompt (prefix) length, S = P + T positions
+ * computed now, Tp positions already in the KV cache, Tk = Tp + S keys, C = nEmbd, nh = nHead,
+ * hs = C / nh, V = vocabSize.
+ *
+ * Parameters live in `GPT2.params` under the Hugging Face GPT-2 names without the `transformer.`
+ * prefix; linear weights use GPT-2's Conv1D layout `[in, out]`, so `y = x · W + b` needs no
+ * transpose and checkpoints load without reshuffling.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Architecture of a GPT-2 model; field names are the Hugging Face ones in camelCase. */
+export interface GPT2Config {
+  /** Number of transformer blocks (`n_layer`). */
+  nLayer: number;
+  /** Attention heads per block (`n_head`); must divide `nEmbd`. */
+  nHead: number;
+  /** Width of the residual stream (`n_embd`). */
+  nEmbd: number;
+  /** Number of token ids (`vocab_size`). */
+  vocabSize: number;
+  /** Longest sequence, prefix included (`n_positions`). */
+  nPositions: number;
+  /** Epsilon inside every layer norm (`layer_norm_epsilon`). */
+  layerNormEpsilon: number;
+  /** MLP non-linearity (`activation_function`): "gelu_new" (GPT-2), "gelu_pytorch_tanh", "gelu" or "relu". */
+  activationFunction: string;
+  /** Dropout probability for embeddings, attention weights and residual branches in training; 0 turns it off. */
+  dropout: number;
+  /** Hidden width of the MLP (`n_inner`); 4·nEmbd when absent. */
+  nInner?: number;
+}
+
+/** Thrown when a forward pass gets inputs the model cannot take (too long, wrong shape). */
+export class ModelInputError extends Error {
+  /** Creates the error with a message naming the offending input. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelInputError";
+  }
+}
+
+/** A linear layer's own computation `x · W + b` on rows `[N, in]` → `[N, out]`. */
+export type LinearFn = (x: tf.Tensor2D) => tf.Tensor2D;
+
+/** Replaces a named linear layer: receives the input rows and the base layer, returns the output rows. */
+export type LinearWrapper = (x: tf.Tensor2D, base: LinearFn) => tf.Tensor2D;
+
+/**
+ * Keys and values of every block for the positions seen so far, so that generation feeds only the
+ * new token. `forward` appends to it in place; call `dispose()` when done.
+ */
+export class KVCache {
+  /** Per block: key and value `[B, nh, Tp, hs]`, kept outside any `tf.tidy`. */
+  layers: { key: tf.Tensor4D; value: tf.Tensor4D }[] = [];
+  /** Number of positions stored (Tp), prefix included. */
+  length = 0;
+
+  /** Keeps only the given batch rows, in the given order (beam search reorders beams with this). */
+  selectRows(rows: number[]): void {
+    const index = tf.tensor1d(rows, "int32");
+    this.layers = this.layers.map(({ key, value }) => {
+      const kept = {
+        key: tf.keep(tf.gather(key, index, 0)) as tf.Tensor4D,
+        value: tf.keep(tf.gather(value, index, 0)) as tf.Tensor4D,
+      };
+      key.dispose();
+      value.dispose();
+      return kept;
+    });
+    index.dispose();
+  }
+
+  /** Frees every cached tensor. */
+  dispose(): void {
+    for (const { key, value } of this.layers) {
+      key.dispose();
+      value.dispose();
+    }
+    this.layers = [];
+    this.length = 0;
+  }
+}
+
+/** Options of one forward pass. */
+export interface ForwardOptions {
+  /** Soft-prompt embeddings `[B, P, C]` placed in front of the token embeddings (positions 0..P-1). */
+  prefix?: tf.Tensor3D;
+  /** Turns dropout on (when `config.dropout > 0`). */
+  training?: boolean;
+  /** Seed of the dropout masks; pass a different one per training step. */
+  seed?: number;
+  /** Read past keys/values from it and append the new ones (generation). */
+  cache?: KVCache;
+  /** 1 = attend, 0 = padding; `[B, Tk]` over cached + prefix + new positions. Default: all 1. */
+  attentionMask?: tf.Tensor2D;
+  /** Position of each computed slot `[B, S]` (int32); default Tp..Tp+S-1. Needed with left padding. */
+  positionIds?: tf.Tensor2D;
+}
+
+/** Additive mask value for positions that must get zero attention; finite so softmax never yields NaN. */
+const maskedScore = -1e9;
+
+/** GPT-2 decoder with a tied LM head, hooks for soft prompts and wrapped linear layers. */
+export class GPT2 {
+  /** The architecture. */
+  readonly config: GPT2Config;
+  /** Every base weight by its Hugging Face name (no `transformer.` prefix), e.g. `h.0.attn.c_attn.weight`. */
+  readonly params: Map<string, tf.Variable>;
+  /**
+   * Wrappers of named linear layers (`h.{i}.attn.c_attn`, `h.{i}.attn.c_proj`, `h.{i}.mlp.c_fc`,
+   * `h.{i}.mlp.c_proj`): when present, the layer computes `wrapper(x, base)` instead of `base(x)`.
+   */
+  readonly linearWrappers: Map<string, LinearWrapper> = new Map();
+
+  /** Wraps existing variables; use `createGPT2` or `loadCheckpoint` to get a model. */
+  constructor(config: GPT2Config, params: Map<string, tf.Variable>) {
+    validateConfig(config);
+    this.config = config;
+    this.params = params;
+  }
+
+  /** Total number of base weights. */
+  get parameterCount(): number {
+    let total = 0;
+    for (const p of this.params.values()) total += p.size;
+    return total;
+  }
+
+  /** Marks exactly the named base weights trainable (all others frozen); returns them by name. */
+  setTrainable(names: Iterable<string>): Map<string, tf.Variable> {
+    const wanted = new Set(names);
+    for (const name of wanted) {
+      if (!this.params.has(name)) throw new ModelInputError(`no parameter named "${name}"`);
+    }
+    const chosen = new Map<string, tf.Variable>();
+    for (const [name, p] of this.params) {
+      p.trainable = wanted.has(name);
+      if (p.trainable) chosen.set(name, p);
+    }
+    return chosen;
+  }
+
+  /** The weight named `name`; throws ModelInputError when absent. */
+  param(name: string): tf.Variable {
+    const p = this.params.get(name);
+    if (!p) throw new ModelInputError(`no parameter named "${name}"`);
+    return p;
+  }
+
+  /**
+   * Logits `[B, P+T, V]` for token ids `[B, T]` (int32), with an optional soft prompt in front.
+   * With `cache`, past keys/values are read from it and the new ones appended. Throws
+   * ModelInputError when the sequence would exceed `nPositions` or shapes disagree.
+   */
+  forward(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    const { nEmbd: C, nPositions } = this.config;
+    const [B, T] = ids.shape;
+    const P = opts.prefix ? opts.prefix.shape[1] : 0;
+    const S = P + T;
+    const past = opts.cache?.length ?? 0;
+    if (past + S > nPositions) {
+      throw new ModelInputError(
+        `sequence of ${past + S} positions exceeds n_positions ${nPositions}`,
+      );
+    }
+    if (opts.prefix && (opts.prefix.shape[0] !== B || opts.prefix.shape[2] !== C)) {
+      throw new ModelInputError(
+        `prefix shape [${opts.prefix.shape}] does not match batch ${B} and n_embd ${C}`,
+      );
+    }
+    const dropoutSeed = opts.seed ?? 0;
+    let dropoutCalls = 0;
+    const dropout = <R extends tf.Rank>(x: tf.Tensor<R>): tf.Tensor<R> =>
+      opts.training && this.config.dropout > 0
+        ? tf.dropout(
+          x,
+          this.config.dropout,
+          undefined,
+          dropoutSeed * 7919 + dropoutCalls++,
+        ) as tf.Tensor<R>
+        : x;
+
+    const logits = tf.tidy(() => {
+      // token + position embeddings
+      const tokens = tf.reshape(tf.gather(this.param("wte.weight"), tf.reshape(ids, [-1])), [
+        B,
+        T,
+        C,
+      ]); // (B, T, C)
+      const inputs = opts.prefix ? tf.concat([opts.prefix, tokens], 1) : tokens; // (B, S, C)
+      const positions = opts.positionIds
+        ? tf.reshape(tf.gather(this.param("wpe.weight"), tf.reshape(opts.positionIds, [-1])), [
+          B,
+          S,
+          C,
+        ]) // (B, S, C)
+        : tf.expandDims(tf.slice(this.param("wpe.weight"), [past, 0], [S, C]), 0); // (1, S, C)
+      let x = dropout(tf.add(inputs, positions)) as tf.Tensor3D; // (B, S, C)
+
+      const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
+      for (let i = 0; i < this.config.nLayer; i++) {
+        x = this.block(i, x, mask, opts.cache, dropout);
+      }
+      x = this.layerNorm("ln_f", x); // (B, S, C)
+      // LM head tied to the token embedding: logits = x · wteᵀ
+      const rows = tf.reshape(x, [B * S, C]) as tf.Tensor2D; // (B·S, C)
+      const out = tf.matMul(rows, this.param("wte.weight"), false, true); // (B·S, V)
+      return tf.reshape(out, [B, S, this.config.vocabSize]) as tf.Tensor3D; // (B, S, V)
+    });
+    if (opts.cache) opts.cache.length = past + S;
+    return logits;
+  }
+
+  /** One pre-norm transformer block: x += attn(ln_1(x)); x += mlp(ln_2(x)). */
+  private block(
+    i: number,
+    x: tf.Tensor3D,
+    mask: tf.Tensor4D,
+    cache: KVCache | undefined,
+    dropout: <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>,
+  ): tf.Tensor3D {
+    const attended = this.attention(i, this.layerNorm(`h.${i}.ln_1`, x), mask, cache, dropout); // (B, S, C)
+    x = tf.add(x, dropout(attended)); // (B, S, C)
+    const mlpOut = this.mlp(i, this.layerNorm(`h.${i}.ln_2`, x)); // (B, S, C)
+    return tf.add(x, dropout(mlpOut)); // (B, S, C)
+  }
+
+  /** Causal multi-head self-attention of block `i`, reading and extending the KV cache. */
+  private attention(
+    i: number,
+    x: tf.Tensor3D,
+    mask: tf.Tensor4D,
+    cache: KVCache | undefined,
+    dropout: <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>,
+  ): tf.Tensor3D {
+    const [B, S, C] = x.shape;
+    const nh = this.config.nHead;
+    const hs = C / nh;
+    const qkv = this.linear(`h.${i}.attn.c_attn`, tf.reshape(x, [B * S, C])); // (B·S, 3C)
+    const [q, k, v] = tf.split(qkv, 3, 1).map((t) =>
+      tf.transpose(tf.reshape(t, [B, S, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D // (B, nh, S, hs)
+    );
+    let keys = k; // (B, nh, Tk, hs)
+    let values = v; // (B, nh, Tk, hs)
+    if (cache) {
+      const old = cache.layers[i];
+      if (old) {
+        keys = tf.concat([old.key, k], 2);
+        values = tf.concat([old.value, v], 2);
+        old.key.dispose();
+        old.value.dispose();
+      }
+      cache.layers[i] = { key: tf.keep(keys), value: tf.keep(values) };
+    }
+    const scores = tf.add(tf.mul(tf.matMul(q, keys, false, true), 1 / Math.sqrt(hs)), mask); // (B, nh, S, Tk)
+    const weights = dropout(tf.softmax(scores, -1)); // (B, nh, S, Tk)
+    const heads = tf.matMul(weights, values); // (B, nh, S, hs)
+    const merged = tf.transpose(heads, [0, 2, 1, 3]); // (B, S, nh, hs)
+    const y = tf.reshape(merged, [B * S, C]) as tf.Tensor2D; // (B·S, C)
+    return tf.reshape(this.linear(`h.${i}.attn.c_proj`, y), [B, S, C]); // (B, S, C)
+  }
+
+  /** Feed-forward network of block `i`: c_fc → activation → c_proj. */
+  private mlp(i: number, x: tf.Tensor3D): tf.Tensor3D {
+    const [B, S, C] = x.shape;
+    const hidden = this.linear(`h.${i}.mlp.c_fc`, tf.reshape(x, [B * S, C])); // (B·S, 4C)
+    const activated = activation(this.config.activationFunction, hidden); // (B·S, 4C)
+    return tf.reshape(this.linear(`h.${i}.mlp.c_proj`, activated), [B, S, C]); // (B, S, C)
+  }
+
+  /** Layer norm over the last axis with gain `{name}.weight` and bias `{name}.bias`. */
+  private layerNorm(name: string, x: tf.Tensor3D): tf.Tensor3D {
+    const { mean, variance } = tf.moments(x, -1, true); // (B, S, 1) each
+    const normalized = tf.mul(
+      tf.sub(x, mean),
+      tf.rsqrt(tf.add(variance, this.config.layerNormEpsilon)),
+    ); // (B, S, C)
+    return tf.add(tf.mul(normalized, this.param(`${name}.weight`)), this.param(`${name}.bias`));
+  }
+
+  /** Linear layer `name` on rows `[N, in]` → `[N, out]`, through its wrapper when one is set. */
+  private linear(name: string, x: tf.Tensor2D): tf.Tensor2D {
+    const weight = this.param(`${name}.weight`); // (in, out)
+    const bias = this.param(`${name}.bias`); // (out)
+    const base: LinearFn = (rows) => tf.add(tf.matMul(rows, weight), bias) as tf.Tensor2D;
+    const wrapper = this.linearWrappers.get(name);
+    return wrapper ? wrapper(x, base) : base(x);
+  }
+}
+
+/** Additive attention bias `(B or 1, 1, S, Tk)`: causal over cache + new slots, padding masked. */
+function attentionBias(
+  B: number,
+  S: number,
+  past: number,
+  attentionMask?: tf.Tensor2D,
+): tf.Tensor4D {
+  const Tk = past + S;
+  const causal = new Float32Array(S * Tk);
+  for (let q = 0; q < S; q++) {
+    for (let k = past + q + 1; k < Tk; k++) causal[q * Tk + k] = maskedScore;
+  }
+  const bias = tf.tensor4d(causal, [1, 1, S, Tk]);
+  if (!attentionMask) return bias;
+  if (attentionMask.shape[0] !== B || attentionMask.shape[1] !== Tk) {
+    throw new ModelInputError(
+      `attentionMask shape [${attentionMask.shape}] should be [${B}, ${Tk}] (cached + new positions)`,
+    );
+  }
+  const padding = tf.reshape(tf.mul(tf.sub(1, tf.cast(attentionMask, "float32")), maskedScore), [
+    B,
+    1,
+    1,
+    Tk,
+  ]); // (B, 1, 1, Tk)
+  return tf.minimum(bias, padding) as tf.Tensor4D; // (B, 1, S, Tk)
+}
+
+/** The MLP non-linearity named by `activation_function`. */
+function activation(name: string, x: tf.Tensor2D): tf.Tensor2D {
+  switch (name) {
+    case "gelu_new":
+    case "gelu_pytorch_tanh": {
+      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+      const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+      return tf.mul(tf.mul(x, tf.add(1, tf.tanh(inner))), 0.5);
+    }
+    case "gelu":
+      return tf.mul(tf.mul(x, tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))), 0.5);
+    case "relu":
+      return tf.relu(x);
+    default:
+      throw new ModelInputError(`unsupported activation_function "${name}"`);
+  }
+}
+
+/** Names of the activations `activationFunction` accepts. */
+export const supportedActivations = ["gelu_new", "gelu_pytorch_tanh", "gelu", "relu"] as const;
+
+function validateConfig(config: GPT2Config): void {
+  for (const key of ["nLayer", "nHead", "nEmbd", "vocabSize", "nPositions"] as const) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new ModelInputError(`config.${key} must be a positive integer, got ${value}`);
+    }
+  }
+  if (config.nEmbd % config.nHead !== 0) {
+    throw new ModelInputError(
+      `config.nEmbd ${config.nEmbd} is not divisible by nHead ${config.nHead}`,
+    );
+  }
+  if (!(supportedActivations as readonly string[]).includes(config.activationFunction)) {
+    throw new ModelInputError(
+      `unsupported activation_function "${config.activationFunction}" (use ${
+        supportedActivations.join(", ")
+      })`,
+    );
+  }
+  if (!(config.dropout >= 0 && config.dropout < 1)) {
+    throw new ModelInputError(`config.dropout must be in [0, 1), got ${config.dropout}`);
+  }
+}
+
+/** Shape of every GPT-2 parameter by Hugging Face name, in checkpoint order. */
+export function parameterShapes(config: GPT2Config): Map<string, number[]> {
+  const { nLayer, nEmbd: C, vocabSize: V, nPositions } = config;
+  const inner = config.nInner ?? 4 * C;
+  const shapes = new Map<string, number[]>([
+    ["wte.weight", [V, C]],
+    ["wpe.weight", [nPositions, C]],
+  ]);
+  for (let i = 0; i < nLayer; i++) {
+    shapes.set(`h.${i}.ln_1.weight`, [C]);
+    shapes.set(`h.${i}.ln_1.bias`, [C]);
+    shapes.set(`h.${i}.attn.c_attn.weight`, [C, 3 * C]);
+    shapes.set(`h.${i}.attn.c_attn.bias`, [3 * C]);
+    shapes.set(`h.${i}.attn.c_proj.weight`, [C, C]);
+    shapes.set(`h.${i}.attn.c_proj.bias`, [C]);
+    shapes.set(`h.${i}.ln_2.weight`, [C]);
+    shapes.set(`h.${i}.ln_2.bias`, [C]);
+    shapes.set(`h.${i}.mlp.c_fc.weight`, [C, inner]);
+    shapes.set(`h.${i}.mlp.c_fc.bias`, [inner]);
+    shapes.set(`h.${i}.mlp.c_proj.weight`, [inner, C]);
+    shapes.set(`h.${i}.mlp.c_proj.bias`, [C]);
+  }
+  shapes.set("ln_f.weight", [C]);
+  shapes.set("ln_f.bias", [C]);
+  return shapes;
+}
+
+/** Names of the linear layers that `linearWrappers` can target, e.g. `h.0.attn.c_attn`. */
+export function linearLayerNames(config: GPT2Config): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < config.nLayer; i++) {
+    names.push(`h.${i}.attn.c_attn`, `h.${i}.attn.c_proj`, `h.${i}.mlp.c_fc`, `h.${i}.mlp.c_proj`);
+  }
+  return names;
+}
+
+/** Standard deviation of GPT-2's initial weights. */
+const initStd = 0.02;
+
+/**
+ * A GPT-2 with GPT-2's initialisation, identical for the same config and seed: weights normal with
+ * std 0.02, residual projections (`attn.c_proj`, `mlp.c_proj`) std 0.02/sqrt(2·nLayer), biases 0,
+ * layer-norm gains 1. Throws ModelInputError on an invalid config.
+ */
+export function createGPT2(config: GPT2Config, seed: number): GPT2 {
+  validateConfig(config);
+  const params = new Map<string, tf.Variable>();
+  let index = 0;
+  for (const [name, shape] of parameterShapes(config)) {
+    const paramSeed = seed * 100_003 + index++;
+    const value = tf.tidy(() => {
+      if (name.endsWith(".bias")) return tf.zeros(shape);
+      if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) return tf.ones(shape);
+      const std = /c_proj\.weight$/.test(name) ? initStd / Math.sqrt(2 * config.nLayer) : initStd;
+      return tf.randomNormal(shape, 0, std, "float32", paramSeed);
+    });
+    params.set(name, tf.variable(value, true, `gpt2/${name}/${seed}/${crypto.randomUUID()}`));
+    value.dispose();
+  }
+  return new GPT2(config, params);
+}
+
+/** Label value that `lmLoss` skips (Hugging Face's convention). */
+export const ignoreLabel = -100;
+
+/**
+ * Mean next-token cross-entropy over scored positions. `labels` `[B, T]` is aligned with `ids` as
+ * in Hugging Face (usually a copy of `ids` with -100 where not scored); the logits at position t
+ * predict `labels[t+1]`. Soft-prompt positions are never scored. Returns 0 when nothing is scored.
+ */
+export function lmLoss(
+  model: GPT2,
+  ids: tf.Tensor2D,
+  labels: tf.Tensor2D,
+  opts: ForwardOptions = {},
+): tf.Scalar {
+  const [B, T] = ids.shape;
+  const V = model.config.vocabSize;
+  if (labels.shape[0] !== B || labels.shape[1] !== T) {
+    throw new ModelInputError(
+      `labels shape [${labels.shape}] differs from ids shape [${ids.shape}]`,
+    );
+  }
+  return tf.tidy(() => {
+    if (T < 2) return tf.scalar(0);
+    const logits = model.forward(ids, opts); // (B, P+T, V)
+    const P = logits.shape[1] - T;
+    const predicting = tf.reshape(tf.slice(logits, [0, P, 0], [B, T - 1, V]), [
+      B * (T - 1),
+      V,
+    ]) as tf.Tensor2D; // (B·(T-1), V)
+    const targets = tf.cast(
+      tf.reshape(tf.slice(labels, [0, 1], [B, T - 1]), [B * (T - 1)]),
+      "int32",
+    ) as tf.Tensor1D; // (B·(T-1))
+    return sparseCrossEntropy(predicting, targets, ignoreLabel);
+  });
+}
+
+/** Mean softmax cross-entropy over rows whose label is not `ignoreIndex`, without a one-hot matrix. */
+function sparseCrossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  ignoreIndex: number,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const [N, V] = logits.shape;
+    const counted = tf.notEqual(labels, ignoreIndex); // (N)
+    const safeLabels = tf.where(counted, labels, tf.zerosLike(labels)); // (N)
+    const logProbs = tf.reshape(tf.logSoftmax(logits, -1), [N * V]); // (N·V)
+    const flatIndex = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(V, "int32")), safeLabels); // (N)
+    const picked = tf.gather(logProbs, flatIndex); // (N)
+    const weights = tf.cast(counted, "float32"); // (N)
+    const total = tf.neg(tf.sum(tf.mul(picked, weights)));
+    return tf.div(total, tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+  });
+}

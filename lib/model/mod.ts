@@ -1,0 +1,38 @@
+/**
+ * GPT-2 model, safetensors files, Hugging Face checkpoints and generation.
+ *
+ * @module
+ */
+export {
+  createGPT2,
+  type ForwardOptions,
+  GPT2,
+  type GPT2Config,
+  ignoreLabel,
+  KVCache,
+  type LinearFn,
+  linearLayerNames,
+  type LinearWrapper,
+  lmLoss,
+  ModelInputError,
+  parameterShapes,
+  supportedActivations,
+} from "./gpt2.ts";
+export {
+  CheckpointError,
+  type LoadedTensor,
+  type ReadOptions,
+  readSafetensors,
+  readSafetensorsMetadata,
+  type TensorToWrite,
+  writeSafetensors,
+} from "./safetensors.ts";
+export {
+  configFileName,
+  configFromJson,
+  configToJson,
+  loadCheckpoint,
+  matchWeights,
+  saveCheckpoint,
+  weightsFileName,
+} from "./checkpoint.ts";

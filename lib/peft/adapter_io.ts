@@ -1,0 +1,111 @@
+/**
+ * Reading and writing saved method results: `adapter_config.json` + `adapter_model.safetensors`
+ * (PEFT's layout) and `peftlab_method.json`, which names the method so a result reloads without
+ * knowing which stage wrote it.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  CheckpointError,
+  type LoadedTensor,
+  readSafetensors,
+  type TensorToWrite,
+  writeSafetensors,
+} from "../model/safetensors.ts";
+
+/** PEFT's adapter config file name. */
+export const adapterConfigFile = "adapter_config.json";
+/** PEFT's adapter weights file name. */
+export const adapterWeightsFile = "adapter_model.safetensors";
+/** peftlab's record of which method (and config) produced a saved directory. */
+export const methodRecordFile = "peftlab_method.json";
+
+/** Contents of `peftlab_method.json`. */
+export interface MethodRecord {
+  /** Registry name of the method. */
+  method: string;
+  /** The parsed method config, as JSON. */
+  config: unknown;
+}
+
+/** Copies a variable's values into a writable tensor record (shape may be re-declared, same size). */
+export function tensorRecord(variable: tf.Tensor, shape: number[] = variable.shape): TensorToWrite {
+  return { shape, data: new Float32Array(variable.dataSync()) };
+}
+
+/** Writes weights (safetensors), an optional JSON config and the method record into `dir`. */
+export async function writeMethodDir(
+  dir: string,
+  record: MethodRecord,
+  weightsFile: string,
+  tensors: Map<string, TensorToWrite>,
+  jsonFiles: Record<string, unknown> = {},
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeFile(`${dir}/${weightsFile}`, writeSafetensors(tensors));
+  for (const [name, value] of Object.entries(jsonFiles)) {
+    await Deno.writeTextFile(`${dir}/${name}`, JSON.stringify(value, null, 2) + "\n");
+  }
+  await Deno.writeTextFile(`${dir}/${methodRecordFile}`, JSON.stringify(record, null, 2) + "\n");
+}
+
+/** Reads a JSON file; throws CheckpointError when missing or malformed. */
+export async function readJsonFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CheckpointError(path, `cannot read: ${(error as Error).message}`);
+  }
+  try {
+    const value = JSON.parse(text);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error("not a JSON object");
+    }
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new CheckpointError(path, `invalid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Reads a safetensors file as float32 tensors; throws CheckpointError when missing or corrupt. */
+export async function readWeightsFile(path: string): Promise<Map<string, LoadedTensor>> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    throw new CheckpointError(path, `cannot read: ${(error as Error).message}`);
+  }
+  return readSafetensors(bytes, path);
+}
+
+/** The tensor `name` of a loaded file with exactly `shape`; throws CheckpointError otherwise. */
+export function expectTensor(
+  tensors: Map<string, LoadedTensor>,
+  name: string,
+  shape: number[],
+  file: string,
+): Float32Array {
+  const found = tensors.get(name);
+  if (!found) throw new CheckpointError(file, `missing tensor "${name}"`);
+  if (found.shape.length !== shape.length || found.shape.some((d, i) => d !== shape[i])) {
+    throw new CheckpointError(
+      file,
+      `tensor "${name}" has shape [${found.shape}], expected [${shape}]`,
+    );
+  }
+  return found.data;
+}
+
+/** Overwrites a variable's values with loaded data of the same size. */
+export function assignData(variable: tf.Variable, data: Float32Array): void {
+  const value = tf.tensor(data, variable.shape);
+  variable.assign(value);
+  value.dispose();
+}
+
+/** A new trainable variable holding `initial`, which is disposed (the variable keeps the data). */
+export function variableFrom(initial: tf.Tensor): tf.Variable {
+  const variable = tf.variable(initial, true);
+  initial.dispose();
+  return variable;
+}

@@ -1,0 +1,116 @@
+/** Readers for raw (YAML-parsed) method config sections; each throws `ConfigError` naming the key. */
+import { ConfigError } from "./errors.ts";
+
+function join(where: string, key: string): string {
+  return where ? `${where}.${key}` : key;
+}
+
+/** Throws `ConfigError` for any key of `raw` not in `allowed` (catches typos like `rank`). */
+export function rejectUnknownKeys(
+  raw: Record<string, unknown>,
+  allowed: readonly string[],
+  where: string,
+): void {
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(join(where, key), `unknown key; allowed: ${allowed.join(", ")}`);
+    }
+  }
+}
+
+/** Reads an integer in [min, max]; returns `fallback` when absent. */
+export function readInt(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      join(where, key),
+      `expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Reads a finite number in [min, max]; returns `fallback` when absent. */
+export function readNumber(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: number,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+): number {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(
+      join(where, key),
+      `expected a number in [${min}, ${max}], got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Reads one of `allowed`; returns `fallback` when absent. */
+export function readChoice<T extends string>(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: T,
+  allowed: readonly T[],
+): T {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== "string" || !allowed.includes(value as T)) {
+    throw new ConfigError(
+      join(where, key),
+      `expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** Reads a non-empty list of strings (a single string is accepted as a one-item list). */
+export function readStringList(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: string[],
+): string[] {
+  const value = raw[key] ?? fallback;
+  const list = typeof value === "string" ? [value] : value;
+  if (
+    !Array.isArray(list) || list.length === 0 ||
+    !list.every((item) => typeof item === "string" && item.length > 0)
+  ) {
+    throw new ConfigError(
+      join(where, key),
+      `expected a non-empty list of names, got ${JSON.stringify(value)}`,
+    );
+  }
+  return [...list];
+}
+
+/** Reads an optional list of non-negative integers (e.g. token ids); `undefined` when absent. */
+export function readIntList(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+): number[] | undefined {
+  const value = raw[key];
+  if (value === undefined || value === null) return undefined;
+  if (
+    !Array.isArray(value) || value.length === 0 ||
+    !value.every((item) => typeof item === "number" && Number.isInteger(item) && item >= 0)
+  ) {
+    throw new ConfigError(
+      join(where, key),
+      `expected a non-empty list of token ids, got ${JSON.stringify(value)}`,
+    );
+  }
+  return [...value];
+}

@@ -1,0 +1,243 @@
+/**
+ * IA³ (Liu et al. 2022) in Hugging Face PEFT's layout: learned rescaling vectors, initialised to
+ * ones, on the keys and values (the k and v thirds of `attn.c_attn`'s output) and on the MLP's
+ * hidden activations (the input of `mlp.c_proj`). The query third stays at scale 1, so the saved
+ * `ia3_l` of `c_attn` is PEFT's `[3C, 1]` with ones in the query rows and loads in PEFT unchanged.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { CheckpointError } from "../model/safetensors.ts";
+import {
+  adapterConfigFile,
+  adapterWeightsFile,
+  expectTensor,
+  readJsonFile,
+  readWeightsFile,
+  variableFrom,
+  writeMethodDir,
+} from "./adapter_io.ts";
+import { readStringList, rejectUnknownKeys } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import {
+  type LinearShape,
+  linearShapesFor,
+  linearShapesOf,
+  matchesTarget,
+  peftModulePath,
+  selectTargets,
+} from "./modules.ts";
+import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
+
+/** What a user sets (YAML keys: `target_modules`, `feedforward_modules`), PEFT's GPT-2 defaults. */
+export interface Ia3Config {
+  /** Modules whose output (or, for feed-forward modules, input) is rescaled. */
+  targetModules: string[];
+  /** Targets rescaled on their input rather than their output. */
+  feedforwardModules: string[];
+}
+
+/** PEFT's defaults for GPT-2. */
+export const defaultIa3Config: Ia3Config = {
+  targetModules: ["c_attn", "mlp.c_proj"],
+  feedforwardModules: ["mlp.c_proj"],
+};
+
+function parseIa3Config(raw: Record<string, unknown>, where: string): Ia3Config {
+  rejectUnknownKeys(raw, ["target_modules", "feedforward_modules"], where);
+  const config = {
+    targetModules: readStringList(raw, "target_modules", where, defaultIa3Config.targetModules),
+    feedforwardModules: readStringList(
+      raw,
+      "feedforward_modules",
+      where,
+      defaultIa3Config.feedforwardModules,
+    ),
+  };
+  for (const ff of config.feedforwardModules) {
+    if (!config.targetModules.includes(ff)) {
+      throw new ConfigError(
+        `${where ? where + "." : ""}feedforward_modules`,
+        `"${ff}" is not in target_modules`,
+      );
+    }
+  }
+  return config;
+}
+
+/** How one targeted layer is rescaled. */
+interface Ia3Plan {
+  feedforward: boolean;
+  /** Output columns that stay at scale 1 (the query third of c_attn). */
+  fixedColumns: number;
+  /** Length of the learned vector. */
+  learned: number;
+  shape: LinearShape;
+}
+
+function plan(layers: Map<string, LinearShape>, config: Ia3Config): Map<string, Ia3Plan> {
+  const targets = selectTargets(layers, config.targetModules);
+  if (targets.size === 0) {
+    throw new ConfigError(
+      "target_modules",
+      `${JSON.stringify(config.targetModules)} matches no layer`,
+    );
+  }
+  const plans = new Map<string, Ia3Plan>();
+  for (const [name, shape] of targets) {
+    const feedforward = config.feedforwardModules.some((ff) => matchesTarget(name, ff));
+    const fixedColumns = !feedforward && name.endsWith("attn.c_attn") ? shape.outFeatures / 3 : 0;
+    const learned = feedforward ? shape.inFeatures : shape.outFeatures - fixedColumns;
+    plans.set(name, { feedforward, fixedColumns, learned, shape });
+  }
+  return plans;
+}
+
+/** Learned scales: 2C per c_attn (k, v) plus the input width of each feed-forward target. */
+export function ia3TrainableParams(shape: ModelShape, config: Ia3Config): number {
+  let total = 0;
+  for (const p of plan(linearShapesFor(shape), config).values()) total += p.learned;
+  return total;
+}
+
+interface Ia3Layer {
+  module: string;
+  plan: Ia3Plan;
+  scale: tf.Variable; // (learned)
+  fixed: tf.Tensor1D | null; // (fixedColumns) constant scale of the query third
+}
+
+/** The full scale vector of a layer: fixed part then learned part. */
+function fullScale(layer: Ia3Layer): tf.Tensor1D {
+  return layer.fixed
+    ? tf.concat([layer.fixed, layer.scale as tf.Tensor1D])
+    : layer.scale as tf.Tensor1D;
+}
+
+function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): AppliedMethod {
+  const plans = plan(linearShapesOf(model), config);
+  for (const p of model.params.values()) p.trainable = false;
+  const layers: Ia3Layer[] = [];
+  for (const [module, p] of plans) {
+    layers.push({
+      module,
+      plan: p,
+      scale: variableFrom(tf.ones([p.learned])),
+      fixed: p.fixedColumns > 0 ? tf.ones([p.fixedColumns]) : null,
+    });
+  }
+  for (const layer of layers) {
+    model.linearWrappers.set(layer.module, (x, base) => {
+      if (layer.plan.feedforward) return base(tf.mul(x, layer.scale) as tf.Tensor2D); // (N, in)
+      return tf.mul(base(x), fullScale(layer)) as tf.Tensor2D; // (N, out)
+    });
+  }
+  let merged = false;
+  const trainable = new Map(layers.map((l) => [`${l.module}.ia3_l`, l.scale]));
+  let added = 0;
+  for (const l of layers) added += l.scale.size;
+  return {
+    method: "ia3",
+    trainable,
+    addedParams: added,
+    merge() {
+      if (merged) return;
+      for (const layer of layers) {
+        const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
+        const bias = model.params.get(`${layer.module}.bias`)!; // (out)
+        tf.tidy(() => {
+          if (layer.plan.feedforward) {
+            weight.assign(tf.mul(weight, tf.reshape(layer.scale, [-1, 1]))); // rows scaled
+          } else {
+            const scale = fullScale(layer);
+            weight.assign(tf.mul(weight, tf.reshape(scale, [1, -1]))); // columns scaled
+            bias.assign(tf.mul(bias, scale));
+          }
+        });
+        model.linearWrappers.delete(layer.module);
+      }
+      merged = true;
+    },
+    dispose() {
+      for (const layer of layers) {
+        if (!merged) model.linearWrappers.delete(layer.module);
+        layer.scale.dispose();
+        layer.fixed?.dispose();
+      }
+    },
+    async save(dir, info = {}) {
+      const tensors = new Map();
+      for (const layer of layers) {
+        const { feedforward, shape } = layer.plan;
+        const values = tf.tidy(() => fullScale(layer));
+        tensors.set(`${peftModulePath(layer.module)}.ia3_l`, {
+          // PEFT: feed-forward ia3_l is (1, in); otherwise (out, 1).
+          shape: feedforward ? [1, shape.inFeatures] : [shape.outFeatures, 1],
+          data: new Float32Array(values.dataSync()),
+        });
+        values.dispose();
+      }
+      await writeMethodDir(dir, { method: "ia3", config }, adapterWeightsFile, tensors, {
+        [adapterConfigFile]: {
+          peft_type: "IA3",
+          task_type: "CAUSAL_LM",
+          base_model_name_or_path: info.baseModel ?? null,
+          revision: null,
+          inference_mode: true,
+          target_modules: config.targetModules,
+          feedforward_modules: config.feedforwardModules,
+          fan_in_fan_out: true,
+          init_ia3_weights: true,
+          modules_to_save: null,
+        },
+      });
+    },
+  };
+}
+
+async function loadIa3(model: TunableModel, dir: string): Promise<AppliedMethod> {
+  const configPath = `${dir}/${adapterConfigFile}`;
+  const saved = await readJsonFile(configPath);
+  if (saved.peft_type !== "IA3") {
+    throw new CheckpointError(configPath, `peft_type is ${saved.peft_type}, expected IA3`);
+  }
+  let config: Ia3Config;
+  try {
+    config = parseIa3Config({
+      target_modules: saved.target_modules,
+      feedforward_modules: saved.feedforward_modules,
+    }, "");
+  } catch (error) {
+    throw new CheckpointError(configPath, (error as Error).message);
+  }
+  const weightsPath = `${dir}/${adapterWeightsFile}`;
+  const tensors = await readWeightsFile(weightsPath);
+  const applied = applyIa3(model, config, 0);
+  for (const [name, variable] of applied.trainable) {
+    const module = name.slice(0, -".ia3_l".length);
+    const p = plan(linearShapesOf(model), config).get(module)!;
+    const shape = p.feedforward ? [1, p.shape.inFeatures] : [p.shape.outFeatures, 1];
+    const data = expectTensor(tensors, `${peftModulePath(module)}.ia3_l`, shape, weightsPath);
+    const learned = tf.tensor1d(data.subarray(p.fixedColumns));
+    variable.assign(learned);
+    learned.dispose();
+    if (p.fixedColumns > 0) {
+      // A PEFT-trained adapter may also scale queries; keep those scales as constants.
+      const fixed = data.subarray(0, p.fixedColumns);
+      if (fixed.some((v) => v !== 1)) {
+        throw new CheckpointError(
+          weightsPath,
+          `${name} scales queries; peftlab's IA³ keeps query scales at 1`,
+        );
+      }
+    }
+  }
+  return applied;
+}
+
+/** IA³ behind the tuning-method interface (registry name `ia3`). */
+export const ia3: TuningMethod<Ia3Config> = {
+  name: "ia3",
+  parseConfig: parseIa3Config,
+  apply: applyIa3,
+  load: loadIa3,
+  countTrainable: ia3TrainableParams,
+};

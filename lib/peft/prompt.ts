@@ -1,0 +1,214 @@
+/**
+ * Prompt tuning (Lester et al. 2021) as in Hugging Face PEFT: `soft_tokens` learnable embeddings
+ * `[P, C]` placed in front of the token embeddings through the model's prefix hook; every model
+ * weight stays frozen, so exactly P·C parameters train.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { CheckpointError } from "../model/safetensors.ts";
+import {
+  adapterConfigFile,
+  adapterWeightsFile,
+  assignData,
+  expectTensor,
+  readJsonFile,
+  readWeightsFile,
+  tensorRecord,
+  variableFrom,
+  writeMethodDir,
+} from "./adapter_io.ts";
+import { readChoice, readInt, readIntList, rejectUnknownKeys } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
+
+/** How the soft prompt starts: random normal, embeddings of random vocabulary tokens, or of a text. */
+export type PromptInit = "random" | "vocab" | "text";
+
+/** Text whose token embeddings initialise the soft prompt when `init: text`. */
+export const defaultPromptInitText = "Summarize the following text:";
+
+/** What a user sets for prompt tuning (YAML keys: `soft_tokens`, `init`, `init_text`, `init_token_ids`). */
+export interface PromptConfig {
+  /** Number of soft tokens P. */
+  softTokens: number;
+  /** Initialisation. */
+  init: PromptInit;
+  /** Text for `init: text`; the stage tokenizes it into `initTokenIds`. */
+  initText: string;
+  /** Token ids of `initText` (repeated or cut to P tokens, as PEFT does). Required for `text`. */
+  initTokenIds?: number[];
+}
+
+/** PEFT-style defaults: 5 soft tokens initialised from the instruction text. */
+export const defaultPromptConfig: PromptConfig = {
+  softTokens: 5,
+  init: "text",
+  initText: defaultPromptInitText,
+};
+
+const peftInitName: Record<PromptInit, string> = {
+  random: "RANDOM",
+  vocab: "SAMPLE_VOCAB",
+  text: "TEXT",
+};
+
+function parsePromptConfig(raw: Record<string, unknown>, where: string): PromptConfig {
+  rejectUnknownKeys(raw, ["soft_tokens", "init", "init_text", "init_token_ids"], where);
+  const initText = raw.init_text ?? defaultPromptInitText;
+  if (typeof initText !== "string" || initText.length === 0) {
+    throw new ConfigError(`${where ? where + "." : ""}init_text`, "expected a non-empty string");
+  }
+  return {
+    softTokens: readInt(raw, "soft_tokens", where, defaultPromptConfig.softTokens, 1),
+    init: readChoice(raw, "init", where, defaultPromptConfig.init, ["random", "vocab", "text"]),
+    initText,
+    initTokenIds: readIntList(raw, "init_token_ids", where),
+  };
+}
+
+/** P · C: soft tokens times the embedding width. */
+export function promptTrainableParams(shape: ModelShape, config: PromptConfig): number {
+  return config.softTokens * shape.nEmbd;
+}
+
+/** A small seeded generator (mulberry32) for picking vocabulary rows. */
+function seededUniform(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function initialPrompt(model: TunableModel, config: PromptConfig, seed: number): tf.Tensor2D {
+  const { softTokens: P } = config;
+  const { nEmbd: C, vocabSize: V } = model.config;
+  const wte = model.params.get("wte.weight");
+  if (!wte) throw new ConfigError("model", "has no wte.weight token embedding");
+  return tf.tidy(() => {
+    if (config.init === "random") {
+      // PEFT draws N(0, 1); we match the spread of the model's own token embeddings instead, so the
+      // soft tokens start on the scale the first layer norm and attention were trained on.
+      const std = Math.sqrt(tf.moments(wte).variance.dataSync()[0]);
+      return tf.randomNormal([P, C], 0, std, "float32", seed);
+    }
+    let ids: number[];
+    if (config.init === "vocab") {
+      const uniform = seededUniform(seed);
+      ids = Array.from({ length: P }, () => Math.floor(uniform() * V));
+    } else {
+      const text = config.initTokenIds;
+      if (!text || text.length === 0) {
+        throw new ConfigError(
+          "init_token_ids",
+          `init: text needs the token ids of "${config.initText}" (the stage tokenizes init_text)`,
+        );
+      }
+      // PEFT repeats the text's ids until there are enough, then cuts to P.
+      ids = Array.from({ length: P }, (_, i) => text[i % text.length]);
+    }
+    const bad = ids.find((id) => id >= V);
+    if (bad !== undefined) {
+      throw new ConfigError("init_token_ids", `token id ${bad} is outside the vocabulary (${V})`);
+    }
+    return tf.gather(wte, tf.tensor1d(ids, "int32")) as tf.Tensor2D; // (P, C)
+  });
+}
+
+function wrapPrompt(model: TunableModel, config: PromptConfig, prompt: tf.Variable): AppliedMethod {
+  for (const p of model.params.values()) p.trainable = false;
+  return {
+    method: "prompt",
+    trainable: new Map([["prompt_embeddings", prompt]]),
+    addedParams: prompt.size,
+    prefix(batchSize: number): tf.Tensor3D {
+      return tf.tidy(() => tf.tile(tf.expandDims(prompt, 0), [batchSize, 1, 1]) as tf.Tensor3D); // (B, P, C)
+    },
+    dispose() {
+      prompt.dispose();
+    },
+    async save(dir, info = {}) {
+      const tensors = new Map([["prompt_embeddings", tensorRecord(prompt)]]);
+      await writeMethodDir(dir, { method: "prompt", config }, adapterWeightsFile, tensors, {
+        [adapterConfigFile]: {
+          peft_type: "PROMPT_TUNING",
+          task_type: "CAUSAL_LM",
+          base_model_name_or_path: info.baseModel ?? null,
+          revision: null,
+          inference_mode: true,
+          num_virtual_tokens: config.softTokens,
+          token_dim: model.config.nEmbd,
+          num_transformer_submodules: 1,
+          num_attention_heads: model.config.nHead,
+          num_layers: model.config.nLayer,
+          prompt_tuning_init: peftInitName[config.init],
+          prompt_tuning_init_text: config.init === "text" ? config.initText : null,
+          tokenizer_name_or_path: info.tokenizer ?? null,
+          tokenizer_kwargs: null,
+        },
+      });
+    },
+  };
+}
+
+function applyPrompt(model: TunableModel, config: PromptConfig, seed: number): AppliedMethod {
+  if (config.softTokens >= model.config.nPositions) {
+    throw new ConfigError(
+      "soft_tokens",
+      `${config.softTokens} leaves no room in ${model.config.nPositions} positions`,
+    );
+  }
+  const prompt = variableFrom(initialPrompt(model, config, seed));
+  return wrapPrompt(model, config, prompt);
+}
+
+async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMethod> {
+  const configPath = `${dir}/${adapterConfigFile}`;
+  const saved = await readJsonFile(configPath);
+  if (saved.peft_type !== "PROMPT_TUNING") {
+    throw new CheckpointError(
+      configPath,
+      `peft_type is ${saved.peft_type}, expected PROMPT_TUNING`,
+    );
+  }
+  if (saved.token_dim !== model.config.nEmbd) {
+    throw new CheckpointError(
+      configPath,
+      `token_dim ${saved.token_dim} differs from the model's n_embd ${model.config.nEmbd}`,
+    );
+  }
+  const softTokens = saved.num_virtual_tokens;
+  if (typeof softTokens !== "number" || !Number.isInteger(softTokens) || softTokens < 1) {
+    throw new CheckpointError(configPath, `num_virtual_tokens is ${softTokens}`);
+  }
+  const init = (Object.keys(peftInitName) as PromptInit[])
+    .find((key) => peftInitName[key] === saved.prompt_tuning_init) ?? "random";
+  const config: PromptConfig = {
+    softTokens,
+    init,
+    initText: typeof saved.prompt_tuning_init_text === "string"
+      ? saved.prompt_tuning_init_text
+      : defaultPromptInitText,
+  };
+  const weightsPath = `${dir}/${adapterWeightsFile}`;
+  const data = expectTensor(
+    await readWeightsFile(weightsPath),
+    "prompt_embeddings",
+    [softTokens, model.config.nEmbd],
+    weightsPath,
+  );
+  const prompt = variableFrom(tf.zeros([softTokens, model.config.nEmbd]));
+  assignData(prompt, data);
+  return wrapPrompt(model, config, prompt);
+}
+
+/** Prompt tuning behind the tuning-method interface (registry name `prompt`). */
+export const prompt: TuningMethod<PromptConfig> = {
+  name: "prompt",
+  parseConfig: parsePromptConfig,
+  apply: applyPrompt,
+  load: loadPrompt,
+  countTrainable: promptTrainableParams,
+};

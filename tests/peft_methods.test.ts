@@ -1,0 +1,407 @@
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { deepStrictEqual, ok } from "node:assert/strict";
+import { createGPT2, type GPT2, type GPT2Config } from "../lib/model/gpt2.ts";
+import { readSafetensors } from "../lib/model/safetensors.ts";
+import {
+  ConfigError,
+  ia3,
+  loadTunedMethod,
+  lora,
+  methodNamed,
+  methods,
+  type ModelShape,
+  prompt,
+  select,
+} from "../lib/peft/mod.ts";
+
+await tf.setBackend("cpu");
+
+const assert = (condition: unknown, message?: string) => ok(condition, message);
+const assertEquals = (actual: unknown, expected: unknown, message?: string) =>
+  deepStrictEqual(actual, expected, message);
+const assertAlmostEquals = (actual: number, expected: number, tolerance: number) =>
+  ok(Math.abs(actual - expected) <= tolerance, `${actual} not within ${tolerance} of ${expected}`);
+function assertThrows<E extends Error>(fn: () => unknown, type: new (...args: never[]) => E): E {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof type) return error;
+    throw error;
+  }
+  throw new Error(`expected ${type.name}`);
+}
+
+const gpt2Small: ModelShape = {
+  nLayer: 12,
+  nHead: 12,
+  nEmbd: 768,
+  vocabSize: 50257,
+  nPositions: 1024,
+};
+
+const tinyConfig: GPT2Config = {
+  nLayer: 2,
+  nHead: 2,
+  nEmbd: 16,
+  vocabSize: 40,
+  nPositions: 32,
+  layerNormEpsilon: 1e-5,
+  activationFunction: "gelu_new",
+  dropout: 0,
+};
+
+function tinyModel(seed = 1): GPT2 {
+  return createGPT2(tinyConfig, seed);
+}
+
+function disposeModel(model: GPT2): void {
+  for (const p of model.params.values()) p.dispose();
+}
+
+const ids = [[3, 7, 1, 9, 4], [2, 2, 8, 5, 11]];
+
+function logitsOf(model: GPT2, prefix?: tf.Tensor3D): Float32Array {
+  return tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(ids, undefined, "int32"), { prefix });
+    return logits.dataSync() as Float32Array;
+  });
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assertEquals(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+function randomize(variables: Iterable<tf.Variable>, seed: number, std = 0.3): void {
+  let i = 0;
+  for (const v of variables) {
+    const value = tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, std, "float32", seed + i++)));
+    v.assign(value);
+    value.dispose();
+  }
+}
+
+Deno.test("registry: the four methods are registered and unknown names are a ConfigError", () => {
+  assertEquals([...methods.keys()].sort(), ["full", "ia3", "lora", "prompt"]);
+  const error = assertThrows(() => methodNamed("adapter", "stages.train.method"), ConfigError);
+  assert(error.message.startsWith("stages.train.method:"));
+  assert(error.message.includes("lora"));
+});
+
+Deno.test("prompt: 5 soft tokens on GPT-2 small train exactly 3,840 parameters", () => {
+  assertEquals(prompt.countTrainable(gpt2Small, prompt.parseConfig({}, "p")), 3840);
+  assertEquals(
+    prompt.countTrainable(gpt2Small, prompt.parseConfig({ soft_tokens: 20 }, "p")),
+    15360,
+  );
+});
+
+Deno.test("lora: trainable counts on GPT-2 small follow Σ r·(in+out) over PEFT-matched targets", () => {
+  const count = (raw: Record<string, unknown>) =>
+    lora.countTrainable(gpt2Small, lora.parseConfig(raw, "l"));
+  assertEquals(count({}), 294_912); // r=8 on c_attn: 12·8·(768+2304)
+  assertEquals(count({ r: 8, target_modules: ["mlp.c_proj"] }), 12 * 8 * (3072 + 768));
+  // "c_proj" matches both attn.c_proj and mlp.c_proj
+  assertEquals(count({ r: 8, target_modules: ["c_proj"] }), 12 * 8 * ((768 + 768) + (3072 + 768)));
+  assertEquals(
+    count({ r: 4, target_modules: ["c_attn", "c_fc"] }),
+    12 * 4 * ((768 + 2304) + (768 + 3072)),
+  );
+  assertEquals(count({ r: 16, target_modules: "attn.c_proj" }), 12 * 16 * 1536);
+});
+
+Deno.test("full and ia3: trainable counts on GPT-2 small", () => {
+  const all = select.countTrainable(gpt2Small, select.parseConfig({ layers: "all" }, "f"));
+  assertEquals(all, 124_439_808); // the published size of GPT-2 small
+  const block = 2 * 768 + 768 * 2304 + 2304 + 768 * 768 + 768 + 2 * 768 + 768 * 3072 + 3072 +
+    3072 * 768 + 768;
+  assertEquals(select.countTrainable(gpt2Small, select.parseConfig({}, "f")), 2 * block + 2 * 768);
+  assertEquals(
+    select.countTrainable(gpt2Small, select.parseConfig({ last_blocks: 1 }, "f")),
+    block + 2 * 768,
+  );
+  // IA³: k and v scales (2C) plus the MLP hidden scale (4C) per block
+  assertEquals(ia3.countTrainable(gpt2Small, ia3.parseConfig({}, "i")), 12 * (2 * 768 + 3072));
+});
+
+Deno.test("every method: apply() trains exactly what countTrainable() predicts and freezes the rest", () => {
+  for (const [name, method] of methods) {
+    const model = tinyModel();
+    const config = method.parseConfig(name === "prompt" ? { init: "vocab" } : {}, name);
+    const applied = method.apply(model, config, 3);
+    let trainable = 0;
+    for (const v of applied.trainable.values()) trainable += v.size;
+    assertEquals(trainable, method.countTrainable(tinyConfig, config), name);
+    const frozen = [...model.params].filter(([, p]) => !p.trainable).map(([n]) => n);
+    for (const n of frozen) assert(!applied.trainable.has(n), `${name}: ${n}`);
+    if (name === "full") assertEquals(applied.addedParams, 0);
+    else assertEquals(frozen.length, model.params.size, `${name} must freeze every base weight`);
+    applied.dispose();
+    disposeModel(model);
+  }
+});
+
+Deno.test("config errors name the key", () => {
+  const e1 = assertThrows(() => lora.parseConfig({ r: 0 }, "train-lora.lora"), ConfigError);
+  assertEquals(e1.key, "train-lora.lora.r");
+  const e2 = assertThrows(() => lora.parseConfig({ rank: 4 }, "train-lora.lora"), ConfigError);
+  assertEquals(e2.key, "train-lora.lora.rank");
+  const e3 = assertThrows(() => prompt.parseConfig({ init: "zeros" }, "p"), ConfigError);
+  assertEquals(e3.key, "p.init");
+  const e4 = assertThrows(() => select.parseConfig({ layers: 3 }, "f"), ConfigError);
+  assertEquals(e4.key, "f.layers");
+  const model = tinyModel();
+  assertThrows(
+    () => lora.apply(model, lora.parseConfig({ target_modules: ["q_proj"] }, "l"), 0),
+    ConfigError,
+  );
+  assertThrows(
+    () => select.apply(model, select.parseConfig({ layers: ["h.9"] }, "f"), 0),
+    ConfigError,
+  );
+  assertThrows(
+    () => prompt.apply(model, prompt.parseConfig({ init: "text" }, "p"), 0),
+    ConfigError,
+  );
+  disposeModel(model);
+});
+
+Deno.test("lora: target_modules use PEFT suffix matching", () => {
+  const model = tinyModel();
+  const names = (targets: string[]) => {
+    const applied = lora.apply(model, lora.parseConfig({ target_modules: targets }, "l"), 0);
+    const keys = [...applied.trainable.keys()].filter((k) => k.endsWith("lora_A"));
+    applied.dispose();
+    return keys;
+  };
+  assertEquals(names(["c_proj"]), [
+    "h.0.attn.c_proj.lora_A",
+    "h.0.mlp.c_proj.lora_A",
+    "h.1.attn.c_proj.lora_A",
+    "h.1.mlp.c_proj.lora_A",
+  ]);
+  assertEquals(names(["mlp.c_proj"]), ["h.0.mlp.c_proj.lora_A", "h.1.mlp.c_proj.lora_A"]);
+  disposeModel(model);
+});
+
+Deno.test("lora: at step 0 the logits are exactly the base model's, and A is Kaiming-uniform", () => {
+  const model = tinyModel();
+  const base = logitsOf(model);
+  const applied = lora.apply(model, lora.parseConfig({ r: 4, alpha: 8 }, "l"), 5);
+  assertEquals(model.linearWrappers.size, 2);
+  assertEquals(logitsOf(model), base);
+  const a = applied.trainable.get("h.0.attn.c_attn.lora_A")!;
+  assertEquals(a.shape, [4, 16]);
+  const values = a.dataSync();
+  const bound = 1 / Math.sqrt(16);
+  assert(values.every((v) => Math.abs(v) <= bound));
+  assert(Math.max(...values) > bound * 0.5, "A must not be all zeros");
+  assert(applied.trainable.get("h.0.attn.c_attn.lora_B")!.dataSync().every((v) => v === 0));
+  applied.dispose();
+  disposeModel(model);
+});
+
+Deno.test("lora: merged weights give the same logits as the adapter path (1e-5)", () => {
+  const model = tinyModel();
+  const base = logitsOf(model);
+  const applied = lora.apply(
+    model,
+    lora.parseConfig({ r: 2, alpha: 6, target_modules: ["c_attn", "c_proj", "c_fc"] }, "l"),
+    1,
+  );
+  randomize(applied.trainable.values(), 11);
+  const adapterPath = logitsOf(model);
+  assert(maxAbsDiff(adapterPath, base) > 1e-3, "trained adapters must change the output");
+  applied.merge!();
+  assertEquals(model.linearWrappers.size, 0);
+  assert(maxAbsDiff(logitsOf(model), adapterPath) < 1e-5);
+  applied.dispose();
+  disposeModel(model);
+});
+
+Deno.test("ia3: starts as the base model, merges to the same logits, only k/v of c_attn scale", () => {
+  const model = tinyModel();
+  const base = logitsOf(model);
+  const applied = ia3.apply(model, ia3.parseConfig({}, "i"), 0);
+  assertEquals(maxAbsDiff(logitsOf(model), base), 0);
+  assertEquals(applied.trainable.get("h.0.attn.c_attn.ia3_l")!.shape, [32]);
+  assertEquals(applied.trainable.get("h.0.mlp.c_proj.ia3_l")!.shape, [64]);
+  randomize(applied.trainable.values(), 4);
+  const adapterPath = logitsOf(model);
+  assert(maxAbsDiff(adapterPath, base) > 1e-3);
+  const queryBefore = model.params.get("h.0.attn.c_attn.weight")!.dataSync().slice(0, 16);
+  applied.merge!();
+  const weight = model.params.get("h.0.attn.c_attn.weight")!.dataSync();
+  assertEquals(weight.slice(0, 16), queryBefore); // row 0, query columns unchanged
+  assert(maxAbsDiff(logitsOf(model), adapterPath) < 1e-5);
+  applied.dispose();
+  disposeModel(model);
+});
+
+Deno.test("lora: saved adapter uses PEFT's file layout and reloads onto a fresh base", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = tinyModel(7);
+  const applied = lora.apply(model, lora.parseConfig({ r: 4, alpha: 16, dropout: 0.1 }, "l"), 2);
+  randomize(applied.trainable.values(), 9);
+  const expected = logitsOf(model);
+  await applied.save(dir, { baseModel: "tiny" });
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter_config.json`));
+  assertEquals(config.peft_type, "LORA");
+  assertEquals(config.task_type, "CAUSAL_LM");
+  assertEquals(config.r, 4);
+  assertEquals(config.lora_alpha, 16);
+  assertEquals(config.lora_dropout, 0.1);
+  assertEquals(config.target_modules, ["c_attn"]);
+  assertEquals(config.fan_in_fan_out, true);
+  assertEquals(config.bias, "none");
+  assertEquals(config.inference_mode, true);
+  assertEquals(config.base_model_name_or_path, "tiny");
+  const tensors = readSafetensors(
+    await Deno.readFile(`${dir}/adapter_model.safetensors`),
+    "adapter",
+  );
+  assertEquals([...tensors.keys()].sort(), [
+    "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight",
+    "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight",
+    "base_model.model.transformer.h.1.attn.c_attn.lora_A.weight",
+    "base_model.model.transformer.h.1.attn.c_attn.lora_B.weight",
+  ]);
+  assertEquals(tensors.get("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight")!.shape, [
+    4,
+    16,
+  ]);
+  assertEquals(tensors.get("base_model.model.transformer.h.0.attn.c_attn.lora_B.weight")!.shape, [
+    48,
+    4,
+  ]);
+
+  const fresh = tinyModel(7);
+  const reloaded = await loadTunedMethod(fresh, dir);
+  assertEquals(reloaded.method, "lora");
+  assertEquals(logitsOf(fresh), expected);
+  reloaded.merge!();
+  assert(maxAbsDiff(logitsOf(fresh), expected) < 1e-5);
+  for (const m of [applied, reloaded]) m.dispose();
+  disposeModel(model);
+  disposeModel(fresh);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("ia3: saved adapter uses PEFT's IA3 layout and reloads", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = tinyModel(2);
+  const applied = ia3.apply(model, ia3.parseConfig({}, "i"), 0);
+  randomize(applied.trainable.values(), 5);
+  const expected = logitsOf(model);
+  await applied.save(dir);
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter_config.json`));
+  assertEquals(config.peft_type, "IA3");
+  assertEquals(config.target_modules, ["c_attn", "mlp.c_proj"]);
+  assertEquals(config.feedforward_modules, ["mlp.c_proj"]);
+  assertEquals(config.fan_in_fan_out, true);
+  const tensors = readSafetensors(
+    await Deno.readFile(`${dir}/adapter_model.safetensors`),
+    "adapter",
+  );
+  const attn = tensors.get("base_model.model.transformer.h.1.attn.c_attn.ia3_l")!;
+  assertEquals(attn.shape, [48, 1]);
+  assert(attn.data.slice(0, 16).every((v) => v === 1), "query rows stay 1");
+  assertEquals(tensors.get("base_model.model.transformer.h.1.mlp.c_proj.ia3_l")!.shape, [1, 64]);
+  const fresh = tinyModel(2);
+  const reloaded = await loadTunedMethod(fresh, dir);
+  assertEquals(logitsOf(fresh), expected);
+  for (const m of [applied, reloaded]) m.dispose();
+  disposeModel(model);
+  disposeModel(fresh);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("prompt: text init copies the text's token embeddings, PEFT layout, reload", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = tinyModel(4);
+  const applied = prompt.apply(
+    model,
+    prompt.parseConfig({ soft_tokens: 5, init: "text", init_token_ids: [6, 2, 30] }, "p"),
+    0,
+  );
+  const wte = model.params.get("wte.weight")!.arraySync() as number[][];
+  const soft = applied.trainable.get("prompt_embeddings")!.arraySync() as number[][];
+  assertEquals(soft, [6, 2, 30, 6, 2].map((id) => wte[id])); // repeated then cut, as PEFT does
+  const prefix = applied.prefix!(2);
+  assertEquals(prefix.shape, [2, 5, 16]);
+  const expected = logitsOf(model, prefix);
+  assertEquals(expected.length, 2 * (5 + 5) * 40);
+  prefix.dispose();
+  await applied.save(dir, { tokenizer: "gpt2" });
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter_config.json`));
+  assertEquals(config.peft_type, "PROMPT_TUNING");
+  assertEquals(config.num_virtual_tokens, 5);
+  assertEquals(config.token_dim, 16);
+  assertEquals(config.prompt_tuning_init, "TEXT");
+  assertEquals(config.prompt_tuning_init_text, "Summarize the following text:");
+  const tensors = readSafetensors(
+    await Deno.readFile(`${dir}/adapter_model.safetensors`),
+    "adapter",
+  );
+  assertEquals([...tensors.keys()], ["prompt_embeddings"]);
+  assertEquals(tensors.get("prompt_embeddings")!.shape, [5, 16]);
+  const fresh = tinyModel(4);
+  const reloaded = await loadTunedMethod(fresh, dir);
+  const again = reloaded.prefix!(2);
+  assertEquals(logitsOf(fresh, again), expected);
+  again.dispose();
+  for (const m of [applied, reloaded]) m.dispose();
+  disposeModel(model);
+  disposeModel(fresh);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("prompt: vocab init is seeded; random init matches the embedding scale", () => {
+  const model = tinyModel(4);
+  const take = (raw: Record<string, unknown>, seed: number) => {
+    const applied = prompt.apply(model, prompt.parseConfig(raw, "p"), seed);
+    const values = applied.trainable.get("prompt_embeddings")!.arraySync() as number[][];
+    applied.dispose();
+    return values;
+  };
+  const wte = model.params.get("wte.weight")!.arraySync() as number[][];
+  const vocab = take({ init: "vocab", soft_tokens: 3 }, 1);
+  for (const row of vocab) assert(wte.some((w) => w.every((v, i) => v === row[i])));
+  assertEquals(take({ init: "vocab", soft_tokens: 3 }, 1), vocab);
+  const random = take({ init: "random", soft_tokens: 8 }, 2).flat();
+  const std = Math.sqrt(random.reduce((s, v) => s + v * v, 0) / random.length);
+  assertAlmostEquals(std, 0.02, 0.01);
+  disposeModel(model);
+});
+
+Deno.test("full: default trains the last blocks and ln_f; saved weights reload onto a fresh base", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = tinyModel(3);
+  const applied = select.apply(model, select.parseConfig({ last_blocks: 1 }, "f"), 0);
+  const names = [...applied.trainable.keys()];
+  assert(names.every((n) => n.startsWith("h.1.") || n.startsWith("ln_f.")));
+  assertEquals(names.length, 12 + 2);
+  const patterned = select.apply(
+    model,
+    select.parseConfig({ layers: ["h.*.attn", "wpe"] }, "f"),
+    0,
+  );
+  assertEquals([...patterned.trainable.keys()].filter((n) => n.startsWith("h.")).length, 8);
+  assert(patterned.trainable.has("wpe.weight") && !patterned.trainable.has("wte.weight"));
+  assert(!model.params.get("h.1.mlp.c_fc.weight")!.trainable);
+  const again = select.apply(model, select.parseConfig({ last_blocks: 1 }, "f"), 0);
+  randomize(again.trainable.values(), 8, 0.05);
+  const expected = logitsOf(model);
+  await again.save(dir);
+  const fresh = tinyModel(3);
+  assert(maxAbsDiff(logitsOf(fresh), expected) > 1e-4);
+  const reloaded = await loadTunedMethod(fresh, dir);
+  assertEquals(reloaded.method, "full");
+  assertEquals(logitsOf(fresh), expected);
+  disposeModel(model);
+  disposeModel(fresh);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -36,3 +36,4 @@ export {
   saveCheckpoint,
   weightsFileName,
 } from "./checkpoint.ts";
+export { generate, type GenerateOptions } from "./generate.ts";

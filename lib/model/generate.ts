@@ -1,0 +1,324 @@
+/**
+ * Text generation with a KV cache: greedy, beam search, and temperature / nucleus (top-p) sampling.
+ *
+ * Batching prompts of different lengths: prompts are LEFT-padded to the longest one, so that every
+ * row's next token sits in the same (last) column. Padding slots get attention mask 0 (no query
+ * attends to them) and real tokens get position ids that ignore the padding (a prompt's first
+ * token is at position P, right after the soft prompt), so a padded row computes exactly what it
+ * would alone. After the prompt pass each step feeds one token per row and appends to the cache.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type GPT2, KVCache, ModelInputError } from "./gpt2.ts";
+
+/** How to continue the prompts. */
+export interface GenerateOptions {
+  /** Most new tokens per prompt. */
+  maxNew: number;
+  /** Stop a row when it produces this id (the id itself is not returned). */
+  eosId?: number;
+  /** Beam width; > 1 runs beam search (deterministic, ignores temperature/topP). */
+  beams?: number;
+  /** Sampling temperature; absent or 0 = greedy. */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches topP (default 1). */
+  topP?: number;
+  /** Seed of the sampler (default 0). */
+  seed?: number;
+  /** Soft prompt `[B, P, C]` (or `[1, P, C]`, shared) in front of every prompt. */
+  prefix?: tf.Tensor3D;
+  /** Beam search length penalty α: hypotheses are ranked by sum log p / length^α (default 1). */
+  lengthPenalty?: number;
+}
+
+/**
+ * The new token ids for each prompt (eos excluded), at most `maxNew` each. Throws ModelInputError
+ * when a prompt is empty without a soft prompt, an id is outside the vocabulary, or prompt +
+ * maxNew exceeds `nPositions`.
+ */
+export function generate(model: GPT2, prompts: number[][], opts: GenerateOptions): number[][] {
+  if (prompts.length === 0) return [];
+  checkPrompts(model, prompts, opts);
+  if ((opts.beams ?? 1) > 1) return beamSearch(model, prompts, opts);
+  return sampleOrGreedy(model, prompts, opts);
+}
+
+function checkPrompts(model: GPT2, prompts: number[][], opts: GenerateOptions): void {
+  const { vocabSize, nPositions } = model.config;
+  const P = opts.prefix?.shape[1] ?? 0;
+  const longest = Math.max(...prompts.map((p) => p.length));
+  for (const [row, prompt] of prompts.entries()) {
+    if (prompt.length === 0 && P === 0) {
+      throw new ModelInputError(`prompt ${row} is empty (give at least one token id)`);
+    }
+    for (const id of prompt) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new ModelInputError(`prompt ${row} has token id ${id} outside [0, ${vocabSize})`);
+      }
+    }
+  }
+  if (!Number.isInteger(opts.maxNew) || opts.maxNew < 0) {
+    throw new ModelInputError(`maxNew must be a non-negative integer, got ${opts.maxNew}`);
+  }
+  if (P + longest + opts.maxNew > nPositions) {
+    throw new ModelInputError(
+      `prefix ${P} + prompt ${longest} + maxNew ${opts.maxNew} tokens exceed n_positions ${nPositions}`,
+    );
+  }
+  if (opts.prefix && opts.prefix.shape[0] !== 1 && opts.prefix.shape[0] !== prompts.length) {
+    throw new ModelInputError(
+      `prefix batch ${opts.prefix.shape[0]} must be 1 or the number of prompts ${prompts.length}`,
+    );
+  }
+}
+
+/** Per-row bookkeeping of a left-padded batch: attention mask over all slots and next position. */
+interface PaddedBatch {
+  /** Per row: 1 for a real slot (prefix or token), 0 for padding, over every slot so far. */
+  mask: number[][];
+  /** Per row: the position id of the next token. */
+  nextPosition: number[];
+}
+
+/**
+ * Runs the prompt pass for `rowsPerPrompt` copies of each prompt and returns the last-position
+ * logits `[R, V]` (R = prompts × rowsPerPrompt), filling `cache`.
+ */
+function promptPass(
+  model: GPT2,
+  prompts: number[][],
+  prefix: tf.Tensor3D | undefined,
+  cache: KVCache,
+): { lastLogits: tf.Tensor2D; batch: PaddedBatch } {
+  const B = prompts.length;
+  const P = prefix?.shape[1] ?? 0;
+  const L = Math.max(...prompts.map((p) => p.length));
+  const ids: number[] = [];
+  const positions: number[] = [];
+  const mask: number[][] = [];
+  for (const prompt of prompts) {
+    const pad = L - prompt.length;
+    const rowMask = new Array(P).fill(1);
+    for (let j = 0; j < P; j++) positions.push(j);
+    for (let j = 0; j < L; j++) {
+      const real = j >= pad;
+      ids.push(real ? prompt[j - pad] : 0);
+      positions.push(real ? P + j - pad : 0);
+      rowMask.push(real ? 1 : 0);
+    }
+    mask.push(rowMask);
+  }
+  const lastLogits = tf.tidy(() => {
+    const sharedPrefix = prefix && prefix.shape[0] === 1 && B > 1
+      ? tf.tile(prefix, [B, 1, 1])
+      : prefix;
+    const logits = model.forward(tf.tensor2d(ids, [B, L], "int32"), {
+      prefix: sharedPrefix as tf.Tensor3D | undefined,
+      cache,
+      attentionMask: tf.tensor2d(mask, [B, P + L], "int32"),
+      positionIds: tf.tensor2d(positions, [B, P + L], "int32"),
+    }); // (B, P+L, V)
+    const V = logits.shape[2];
+    return tf.reshape(tf.slice(logits, [0, P + L - 1, 0], [B, 1, V]), [B, V]) as tf.Tensor2D; // (B, V)
+  });
+  const nextPosition = prompts.map((p) => P + p.length);
+  return { lastLogits, batch: { mask, nextPosition } };
+}
+
+/** Feeds one token per row and returns the new last-position logits `[R, V]`. */
+function stepPass(model: GPT2, tokens: number[], batch: PaddedBatch, cache: KVCache): tf.Tensor2D {
+  const R = tokens.length;
+  for (const row of batch.mask) row.push(1);
+  const logits = tf.tidy(() => {
+    const out = model.forward(tf.tensor2d(tokens, [R, 1], "int32"), {
+      cache,
+      attentionMask: tf.tensor2d(batch.mask, [R, batch.mask[0].length], "int32"),
+      positionIds: tf.tensor2d(batch.nextPosition, [R, 1], "int32"),
+    }); // (R, 1, V)
+    return tf.reshape(out, [R, out.shape[2]]) as tf.Tensor2D; // (R, V)
+  });
+  batch.nextPosition = batch.nextPosition.map((p) => p + 1);
+  return logits;
+}
+
+function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions): number[][] {
+  const B = prompts.length;
+  const temperature = opts.temperature ?? 0;
+  const topP = opts.topP ?? 1;
+  const random = mulberry32(opts.seed ?? 0);
+  const outputs: number[][] = prompts.map(() => []);
+  const finished = new Array(B).fill(false);
+  if (opts.maxNew === 0) return outputs;
+  const cache = new KVCache();
+  try {
+    const first = promptPass(model, prompts, opts.prefix, cache);
+    let logits = first.lastLogits;
+    for (let step = 0; step < opts.maxNew; step++) {
+      const next = temperature > 0
+        ? sampleRows(logits, temperature, topP, random)
+        : Array.from(readAndDispose(tf.tidy(() => tf.argMax(logits, -1))));
+      logits.dispose();
+      for (let b = 0; b < B; b++) {
+        if (finished[b]) continue;
+        if (next[b] === opts.eosId) finished[b] = true;
+        else outputs[b].push(next[b]);
+      }
+      if (finished.every(Boolean) || step === opts.maxNew - 1) break;
+      // Finished rows keep being fed (their output is frozen): the batch stays rectangular.
+      logits = stepPass(model, next, first.batch, cache);
+    }
+  } finally {
+    cache.dispose();
+  }
+  return outputs;
+}
+
+/** Draws one token per row from softmax(logits / temperature), restricted to the top-p nucleus. */
+function sampleRows(
+  logits: tf.Tensor2D,
+  temperature: number,
+  topP: number,
+  random: () => number,
+): number[] {
+  const [R, V] = logits.shape;
+  const probs = readAndDispose(tf.tidy(() => tf.softmax(tf.div(logits, temperature), -1)));
+  const picks: number[] = [];
+  for (let r = 0; r < R; r++) {
+    const row = probs.subarray(r * V, (r + 1) * V);
+    let candidates: number[];
+    if (topP >= 1) {
+      candidates = Array.from({ length: V }, (_, i) => i);
+    } else {
+      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => row[b] - row[a] || a - b);
+      candidates = [];
+      let mass = 0;
+      for (const id of order) {
+        candidates.push(id);
+        mass += row[id];
+        if (mass >= topP) break;
+      }
+    }
+    let total = 0;
+    for (const id of candidates) total += row[id];
+    let threshold = random() * total;
+    let chosen = candidates[candidates.length - 1];
+    for (const id of candidates) {
+      threshold -= row[id];
+      if (threshold < 0) {
+        chosen = id;
+        break;
+      }
+    }
+    picks.push(chosen);
+  }
+  return picks;
+}
+
+/** A beam: its tokens so far and their summed log-probability. */
+interface Beam {
+  tokens: number[];
+  score: number;
+}
+
+/**
+ * Beam search over `beams` hypotheses per prompt, run as one batch of prompts × beams rows. A
+ * hypothesis ends at eos; a prompt is done once it has `beams` ended hypotheses or after maxNew
+ * steps, and returns the one with the best sum log p / length^lengthPenalty.
+ */
+function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): number[][] {
+  const B = prompts.length;
+  const K = opts.beams!;
+  const alpha = opts.lengthPenalty ?? 1;
+  const rank = (beam: Beam) => beam.score / Math.max(beam.tokens.length, 1) ** alpha;
+  if (opts.maxNew === 0) return prompts.map(() => []);
+  const cache = new KVCache();
+  try {
+    const first = promptPass(model, prompts, opts.prefix, cache);
+    // Row b·K + k is beam k of prompt b; all beams start as copies of the prompt.
+    const copies = Array.from({ length: B * K }, (_, r) => Math.floor(r / K));
+    cache.selectRows(copies);
+    const batch: PaddedBatch = {
+      mask: copies.map((b) => [...first.batch.mask[b]]),
+      nextPosition: copies.map((b) => first.batch.nextPosition[b]),
+    };
+    let logits = tf.tidy(() => tf.gather(first.lastLogits, copies)) as tf.Tensor2D; // (B·K, V)
+    first.lastLogits.dispose();
+    const V = logits.shape[1];
+    // Only beam 0 is live at the start, so the first step does not pick K copies of one token.
+    let beams: Beam[][] = Array.from(
+      { length: B },
+      () => Array.from({ length: K }, (_, k) => ({ tokens: [], score: k === 0 ? 0 : -Infinity })),
+    );
+    const ended: Beam[][] = Array.from({ length: B }, () => []);
+    const done = new Array(B).fill(false);
+    for (let step = 0; step < opts.maxNew; step++) {
+      const scores = beams.flat().map((beam) => beam.score);
+      const { values, indices } = tf.tidy(() => {
+        const total = tf.add(tf.logSoftmax(logits, -1), tf.tensor2d(scores, [B * K, 1])); // (B·K, V)
+        const best = tf.topk(tf.reshape(total, [B, K * V]), Math.min(2 * K, K * V)); // (B, 2K)
+        return { values: best.values.dataSync(), indices: best.indices.dataSync() };
+      });
+      logits.dispose();
+      const width = values.length / B;
+      const sourceRows: number[] = [];
+      const nextTokens: number[] = [];
+      const nextBeams: Beam[][] = [];
+      for (let b = 0; b < B; b++) {
+        const chosen: Beam[] = [];
+        for (let c = 0; c < width && chosen.length < K && !done[b]; c++) {
+          const score = values[b * width + c];
+          if (score === -Infinity) break;
+          const beam = Math.floor(indices[b * width + c] / V);
+          const token = indices[b * width + c] % V;
+          const parent = beams[b][beam];
+          if (token === opts.eosId) {
+            ended[b].push({ tokens: parent.tokens, score });
+            continue;
+          }
+          chosen.push({ tokens: [...parent.tokens, token], score });
+          sourceRows.push(b * K + beam);
+          nextTokens.push(token);
+        }
+        if (ended[b].length >= K) done[b] = true;
+        // Rows of finished prompts (or missing candidates) keep a dead placeholder beam.
+        while (chosen.length < K) {
+          chosen.push({ tokens: [], score: -Infinity });
+          sourceRows.push(b * K);
+          nextTokens.push(0);
+        }
+        nextBeams.push(chosen);
+      }
+      beams = nextBeams;
+      if (done.every(Boolean) || step === opts.maxNew - 1) break;
+      cache.selectRows(sourceRows);
+      logits = stepPass(model, nextTokens, batch, cache);
+    }
+    return beams.map((live, b) => {
+      const candidates = [...ended[b], ...(done[b] ? [] : live.filter((x) => x.score > -Infinity))];
+      candidates.sort((x, y) => rank(y) - rank(x));
+      return candidates[0]?.tokens ?? [];
+    });
+  } finally {
+    cache.dispose();
+  }
+}
+
+/** The values of `tensor`, which is then freed. */
+function readAndDispose(tensor: tf.Tensor): Float32Array | Int32Array {
+  const values = tensor.dataSync() as Float32Array | Int32Array;
+  tensor.dispose();
+  return values;
+}
+
+/** Small seeded PRNG (mulberry32) returning floats in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

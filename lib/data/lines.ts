@@ -112,13 +112,13 @@ function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
   return bytes;
 }
 
-/** 1-based byte offset where decoding first fails (binary search on prefix validity). */
+/** 1-based offset of the first byte of the first invalid UTF-8 sequence in `bytes`. */
 function firstInvalidUtf8Offset(bytes: Uint8Array): number {
   const decoder = new TextDecoder("utf-8", { fatal: true });
-  const validPrefix = (length: number) => {
+  const decodes = (length: number, stream: boolean) => {
     try {
       // stream: true tolerates a truncated sequence at the end of the prefix.
-      decoder.decode(bytes.subarray(0, length), { stream: true });
+      decoder.decode(bytes.subarray(0, length), { stream });
       return true;
     } catch {
       return false;
@@ -130,12 +130,16 @@ function firstInvalidUtf8Offset(bytes: Uint8Array): number {
       }
     }
   };
+  // Longest prefix that is valid up to a possibly unfinished last character.
   let low = 0;
   let high = bytes.length;
   while (low < high) {
     const middle = (low + high + 1) >> 1;
-    if (validPrefix(middle)) low = middle;
+    if (decodes(middle, true)) low = middle;
     else high = middle - 1;
   }
-  return low + 1;
+  // Step back over the unfinished character to where the bad sequence starts.
+  let complete = low;
+  while (complete > 0 && !decodes(complete, false)) complete--;
+  return complete + 1;
 }

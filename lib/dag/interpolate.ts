@@ -36,7 +36,9 @@ export function interpolate(
     return out;
   }
   if (isSeq(node)) {
-    return node.items.map((item, i) => interpolate(item as YamlNode, scope, `${key}[${i}]`, failer));
+    return node.items.map((item, i) =>
+      interpolate(item as YamlNode, scope, `${key}[${i}]`, failer)
+    );
   }
   if (!isScalar(node)) return node.toJSON();
   const value = node.value;
@@ -49,7 +51,9 @@ export function interpolate(
       failer.fail(
         node,
         key,
-        `\${${reference}} is a ${Array.isArray(found) ? "list" : "mapping"} and cannot be part of a longer string`,
+        `\${${reference}} is a ${
+          Array.isArray(found) ? "list" : "mapping"
+        } and cannot be part of a longer string`,
       );
     }
     return String(found);

@@ -260,7 +260,10 @@ class Checker {
       const spec = stages.get(stage)!;
       const i = spec.needs.indexOf(need);
       const nodesOfStage = needNodes.get(stage)!;
-      return this.where(nodesOfStage[Math.min(i, nodesOfStage.length - 1)], `stages.${spec.base}.needs`);
+      return this.where(
+        nodesOfStage[Math.min(i, nodesOfStage.length - 1)],
+        `stages.${spec.base}.needs`,
+      );
     });
 
     const cacheDir = resolve(root, options.cacheDir ?? settings.cache);
@@ -283,12 +286,18 @@ class Checker {
   settings(node: YamlNode | null | undefined): PipelineSettings {
     const settings: PipelineSettings = { backend: "auto", seed: 0, cache: "artifacts" };
     if (node === undefined || node === null) return settings;
-    for (const [name, value] of this.entries(this.map(node, "settings"), "settings", SETTINGS_KEYS)) {
+    for (
+      const [name, value] of this.entries(this.map(node, "settings"), "settings", SETTINGS_KEYS)
+    ) {
       const key = `settings.${name}`;
       if (name === "backend") {
         const backend = this.string(value, key);
         if (!(BACKEND_NAMES as readonly string[]).includes(backend)) {
-          this.fail(value, key, `unknown backend "${backend}"; allowed: ${BACKEND_NAMES.join(", ")}`);
+          this.fail(
+            value,
+            key,
+            `unknown backend "${backend}"; allowed: ${BACKEND_NAMES.join(", ")}`,
+          );
         }
         settings.backend = backend as PipelineSettings["backend"];
       } else if (name === "seed") settings.seed = this.integer(value, key, 0);
@@ -368,7 +377,11 @@ class Checker {
       const resolveString = (item: { value: string; node: YamlNode }, itemKey: string) => {
         const value = interpolate(item.node, scope, itemKey, this);
         if (typeof value !== "string") {
-          this.fail(item.node, itemKey, `expected a string after substitution, got ${typeName(value)}`);
+          this.fail(
+            item.node,
+            itemKey,
+            `expected a string after substitution, got ${typeName(value)}`,
+          );
         }
         return value;
       };
@@ -379,7 +392,11 @@ class Checker {
       const deps = depsItems.map((item, i) => {
         const dep = resolveString(item, `${key}.deps[${i}]`);
         if (isAbsolute(dep) || normalize(dep).startsWith("..")) {
-          this.fail(item.node, `${key}.deps[${i}]`, `dependency "${dep}" must be inside the project`);
+          this.fail(
+            item.node,
+            `${key}.deps[${i}]`,
+            `dependency "${dep}" must be inside the project`,
+          );
         }
         return normalize(dep);
       });

@@ -1,0 +1,86 @@
+import { dirname } from "node:path";
+import { hashFileContent } from "./hash.ts";
+
+/** What the stat cache remembers about one file. */
+interface StatEntry {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  hash: string;
+  /** Import specifiers of a code file (filled by the code hasher). */
+  imports?: string[];
+}
+
+const STAT_CACHE_VERSION = 1;
+
+/**
+ * File hashes remembered by (path, size, mtime, inode), so unchanged files are never reread. Load
+ * with {@linkcode StatCache.load}, save with {@linkcode StatCache.save} (only writes when
+ * something changed).
+ */
+export class StatCache {
+  #entries: Map<string, StatEntry>;
+  #dirty = false;
+  /** Number of files hashed (read) through this cache since it was loaded. */
+  hashedFiles = 0;
+
+  private constructor(readonly path: string, entries: Map<string, StatEntry>) {
+    this.#entries = entries;
+  }
+
+  /** Load the cache file at `path`; a missing or unreadable file gives an empty cache. */
+  static async load(path: string): Promise<StatCache> {
+    try {
+      const data = JSON.parse(await Deno.readTextFile(path));
+      if (data?.version === STAT_CACHE_VERSION && data.files) {
+        return new StatCache(path, new Map(Object.entries(data.files)));
+      }
+    } catch { /* start empty */ }
+    return new StatCache(path, new Map());
+  }
+
+  /**
+   * The stat-matching entry of `path`, hashing the file when it is new or changed. Throws
+   * `Deno.errors.NotFound` when the file is missing.
+   */
+  async entry(path: string): Promise<StatEntry> {
+    const stat = await Deno.stat(path);
+    const mtimeMs = stat.mtime?.getTime() ?? 0;
+    const ino = stat.ino ?? 0;
+    const known = this.#entries.get(path);
+    if (known && known.size === stat.size && known.mtimeMs === mtimeMs && known.ino === ino) {
+      return known;
+    }
+    const hash = await hashFileContent(path);
+    this.hashedFiles++;
+    const entry: StatEntry = { size: stat.size, mtimeMs, ino, hash };
+    this.#entries.set(path, entry);
+    this.#dirty = true;
+    return entry;
+  }
+
+  /** SHA-256 of the file at `path` (cached by stat). Throws `Deno.errors.NotFound` if missing. */
+  async hashFile(path: string): Promise<string> {
+    return (await this.entry(path)).hash;
+  }
+
+  /** Remember the import specifiers of a code file (already hashed with {@linkcode entry}). */
+  setImports(path: string, imports: string[]): void {
+    const entry = this.#entries.get(path);
+    if (entry) {
+      entry.imports = imports;
+      this.#dirty = true;
+    }
+  }
+
+  /** Write the cache (atomically) if anything changed since loading. */
+  async save(): Promise<void> {
+    if (!this.#dirty) return;
+    await Deno.mkdir(dirname(this.path), { recursive: true });
+    const temp = `${this.path}.${Deno.pid}.tmp`;
+    const files = Object.fromEntries(this.#entries);
+    await Deno.writeTextFile(temp, JSON.stringify({ version: STAT_CACHE_VERSION, files }));
+    await Deno.rename(temp, this.path);
+    this.#dirty = false;
+  }
+}

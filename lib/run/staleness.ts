@@ -1,0 +1,277 @@
+import { join, relative, resolve } from "node:path";
+import {
+  canonicalJson,
+  type CodeFingerprint,
+  CodeHasher,
+  hashTree,
+  hasOutput,
+  type LockEntry,
+  type LockFile,
+  sha256Hex,
+  StatCache,
+} from "../cache/mod.ts";
+import type { Pipeline, StageSpec } from "../dag/types.ts";
+
+/** Bump when the meaning of a stage key changes, so every stage reruns once. */
+const KEY_VERSION = 1;
+
+/** Everything a stage's key is made of, computed from the current files. */
+export interface StageState {
+  /** SHA-256 over the parts below. */
+  key: string;
+  code: CodeFingerprint;
+  /** Dependency file (project-relative) → SHA-256 (a folder: its tree hash). */
+  deps: Record<string, string>;
+  /** Declared dependencies that do not exist (a key is still computed without them). */
+  missingDeps: string[];
+  /** Upstream stage name → output hash used. */
+  upstream: Record<string, string>;
+  /** What the stage sees as `ctx.inputs` for its file deps: name → absolute path. */
+  depInputs: Record<string, string>;
+}
+
+/** Whether a stage is fresh and, when not, why (one short line per reason). */
+export interface StageStatus {
+  stage: string;
+  fresh: boolean;
+  reasons: string[];
+}
+
+const GLOB_CHARS = /[*?[]/;
+
+/**
+ * Computes stage keys and staleness reasons against a lock file. Shared by `run`, `status`,
+ * `--dry-run` and `repro`; file hashes go through the stat cache.
+ */
+export class Planner {
+  readonly code: CodeHasher;
+
+  constructor(
+    readonly pipeline: Pipeline,
+    readonly lock: LockFile,
+    readonly stats: StatCache,
+  ) {
+    this.code = new CodeHasher(pipeline.root, stats);
+  }
+
+  /**
+   * The current state of `spec` given its upstream output hashes. Throws `Deno.errors.NotFound`
+   * when the stage module or a module it imports is missing.
+   */
+  async state(spec: StageSpec, upstream: Record<string, string>): Promise<StageState> {
+    const code = await this.code.fingerprint(spec.uses);
+    const deps: Record<string, string> = {};
+    const depInputs: Record<string, string> = {};
+    const missingDeps: string[] = [];
+    for (const dep of spec.deps) {
+      const matches = GLOB_CHARS.test(dep) ? await expandGlob(this.pipeline.root, dep) : [dep];
+      if (matches.length === 0) missingDeps.push(dep);
+      for (const match of matches) {
+        const absolute = resolve(this.pipeline.root, match);
+        try {
+          const stat = await Deno.stat(absolute);
+          deps[match] = stat.isDirectory
+            ? await hashTree(absolute, this.stats)
+            : await this.stats.hashFile(absolute);
+          depInputs[match] = absolute;
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+          missingDeps.push(match);
+        }
+      }
+    }
+    const key = sha256Hex(canonicalJson({
+      version: KEY_VERSION,
+      uses: spec.uses,
+      code: code.hash,
+      params: spec.params,
+      deps,
+      missingDeps,
+      upstream,
+      outs: spec.outs,
+    }));
+    return { key, code, deps, missingDeps, upstream, depInputs };
+  }
+
+  /** Whether the lock says `spec` is done with exactly `state` and its output is still stored. */
+  isFresh(spec: StageSpec, state: StageState): boolean {
+    const entry = this.lock.stages[spec.name];
+    return entry !== undefined && entry.key === state.key && state.missingDeps.length === 0 &&
+      hasOutput(this.pipeline.cacheDir, entry.output);
+  }
+
+  /** One-line reasons why `spec` is not fresh (empty when it is). */
+  reasons(spec: StageSpec, state: StageState): string[] {
+    const reasons = state.missingDeps.map((dep) => `${dep} missing`);
+    const entry = this.lock.stages[spec.name];
+    if (!entry) return [...reasons, "never run"];
+    if (entry.key === state.key) {
+      if (!hasOutput(this.pipeline.cacheDir, entry.output)) {
+        reasons.push("output missing from cache");
+      }
+      return reasons;
+    }
+    reasons.push(...codeReasons(entry, state.code));
+    reasons.push(...paramReasons(entry.params, spec.params));
+    reasons.push(...recordReasons(entry.deps, state.deps, (dep, what) => `${dep} ${what}`));
+    reasons.push(
+      ...recordReasons(entry.upstream, state.upstream, (name, what) => `upstream ${name} ${what}`),
+    );
+    if (reasons.length === 0) reasons.push("stage definition changed");
+    return reasons;
+  }
+
+  /**
+   * Status of every stage in `names` (default: all, in order) without running anything: a stage
+   * downstream of a stale one is stale too ("upstream X stale").
+   */
+  async status(names = this.pipeline.order): Promise<StageStatus[]> {
+    const stale = new Set<string>();
+    const result: StageStatus[] = [];
+    for (const name of names) {
+      const spec = this.pipeline.stages.get(name)!;
+      const upstream: Record<string, string> = {};
+      const staleUpstream: string[] = [];
+      for (const need of spec.needs) {
+        upstream[need] = this.lock.stages[need]?.output ?? "";
+        if (stale.has(need)) staleUpstream.push(need);
+      }
+      let reasons: string[];
+      try {
+        const state = await this.state(spec, upstream);
+        reasons = this.isFresh(spec, state) ? [] : this.reasons(spec, state);
+      } catch (error) {
+        reasons = [(error as Error).message];
+      }
+      if (staleUpstream.length > 0) {
+        // Upstream outputs are not known until upstream reruns; do not guess "changed".
+        reasons = reasons.filter((reason) =>
+          !staleUpstream.some((u) => reason === `upstream ${u} changed`)
+        );
+        reasons.push(...staleUpstream.map((need) => `upstream ${need} stale`));
+      }
+      if (reasons.length > 0) stale.add(name);
+      result.push({ stage: name, fresh: reasons.length === 0, reasons });
+    }
+    return result;
+  }
+}
+
+function codeReasons(entry: LockEntry, code: CodeFingerprint): string[] {
+  const reasons = recordReasons(
+    entry.code?.files ?? {},
+    code.files,
+    (file, what) => what === "changed" ? `code ${file} changed` : `code ${file} ${what}`,
+  );
+  const before = new Set(entry.code?.packages ?? []);
+  const after = new Set(code.packages);
+  for (const pkg of after) if (!before.has(pkg)) reasons.push(`package ${pkg} added`);
+  for (const pkg of before) if (!after.has(pkg)) reasons.push(`package ${pkg} removed`);
+  return reasons;
+}
+
+function recordReasons(
+  before: Record<string, string>,
+  after: Record<string, string>,
+  say: (name: string, what: "changed" | "added" | "removed") => string,
+): string[] {
+  const reasons: string[] = [];
+  for (const [name, hash] of Object.entries(after)) {
+    if (!(name in before)) reasons.push(say(name, "added"));
+    else if (before[name] !== hash) reasons.push(say(name, "changed"));
+  }
+  for (const name of Object.keys(before)) if (!(name in after)) reasons.push(say(name, "removed"));
+  return reasons;
+}
+
+/** `params.lr 5e-05 → 0.0001` for each changed leaf, `params.x added` / `removed`. */
+export function paramReasons(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): string[] {
+  const flatBefore = flatten(before, "params");
+  const flatAfter = flatten(after, "params");
+  const reasons: string[] = [];
+  for (const [key, value] of flatAfter) {
+    if (!flatBefore.has(key)) reasons.push(`${key} added (${formatValue(value)})`);
+    else if (canonicalJson(flatBefore.get(key)) !== canonicalJson(value)) {
+      reasons.push(`${key} ${formatValue(flatBefore.get(key))} → ${formatValue(value)}`);
+    }
+  }
+  for (const key of flatBefore.keys()) if (!flatAfter.has(key)) reasons.push(`${key} removed`);
+  return reasons;
+}
+
+function flatten(value: unknown, prefix: string, out = new Map<string, unknown>()) {
+  if (
+    value !== null && typeof value === "object" && !Array.isArray(value) &&
+    Object.keys(value).length > 0
+  ) {
+    for (const [key, item] of Object.entries(value)) flatten(item, `${prefix}.${key}`, out);
+  } else out.set(prefix, value);
+  return out;
+}
+
+/** A param value as a user would write it (`5e-05`, `0.0001`, `lora`, `[1,2]`). */
+export function formatValue(value: unknown): string {
+  if (typeof value === "number") {
+    const abs = Math.abs(value);
+    if (abs !== 0 && (abs < 1e-4 || abs >= 1e16)) {
+      const [mantissa, exponent] = value.toExponential().split("e");
+      const sign = exponent.startsWith("-") ? "-" : "+";
+      return `${mantissa}e${sign}${exponent.replace(/^[+-]/, "").padStart(2, "0")}`;
+    }
+    return String(value);
+  }
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+/** Project-relative files matching a glob (`*`, `?`, `**`, `[...]`), sorted. */
+export async function expandGlob(root: string, pattern: string): Promise<string[]> {
+  const parts = pattern.split("/");
+  const firstGlob = parts.findIndex((part) => GLOB_CHARS.test(part));
+  const base = parts.slice(0, firstGlob).join("/");
+  const regex = globToRegExp(pattern);
+  const matches: string[] = [];
+  const walk = async (dir: string) => {
+    let entries;
+    try {
+      entries = Deno.readDir(dir);
+    } catch {
+      return;
+    }
+    try {
+      for await (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory) await walk(path);
+        else {
+          const rel = relative(root, path);
+          if (regex.test(rel)) matches.push(rel);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  };
+  await walk(resolve(root, base || "."));
+  return matches.sort();
+}
+
+function globToRegExp(pattern: string): RegExp {
+  let source = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i];
+    if (char === "*" && pattern[i + 1] === "*") {
+      source += pattern[i + 2] === "/" ? "(?:.*/)?" : ".*";
+      i += pattern[i + 2] === "/" ? 2 : 1;
+    } else if (char === "*") source += "[^/]*";
+    else if (char === "?") source += "[^/]";
+    else if (char === "[") {
+      const end = pattern.indexOf("]", i);
+      source += end > i ? pattern.slice(i, end + 1) : "\\[";
+      if (end > i) i = end;
+    } else source += char.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${source}$`);
+}

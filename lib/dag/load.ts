@@ -81,7 +81,8 @@ export function parsePipeline(
   root: string,
   options: LoadOptions = {},
 ): Pipeline {
-  const shownFile = relative(Deno.cwd(), file) || file;
+  const fromCwd = relative(Deno.cwd(), file);
+  const shownFile = fromCwd && !fromCwd.startsWith("..") ? fromCwd : file;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const checker = new Checker(shownFile, lineCounter);

@@ -52,3 +52,11 @@ Deno.test("rougeLsum: backtrack ties move up (drop the reference token) as rouge
   equal(scores.rougeLsum.recall, 1);
   equal(scores.rougeLsum.precision, 2 / 3);
 });
+
+Deno.test("rouge tokenizer: the only non-ASCII characters that lowercase into a-z are İ and K", () => {
+  // Python: "İ".lower() == "i\u0307", "\u212a".lower() == "k" (checked over all code points).
+  deepStrictEqual(tokenize("İstanbul \u212aelvin"), ["i", "stanbul", "kelvin"]);
+  const scores = scorePair("İstanbul \u212aelvin", "i stanbul kelvin");
+  equal(scores.rouge1.fmeasure, 1);
+  equal(scores.rouge2.fmeasure, 1);
+});

@@ -96,3 +96,10 @@ Deno.test("csv: invalid UTF-8 in a row is reported with its line", async () => {
   match(error.message, /:3: invalid UTF-8 at byte 5/);
   await Deno.remove(path);
 });
+
+Deno.test("csv: a UTF-8 byte-order mark (spreadsheet export) does not rename the first column", async () => {
+  const path = await writeCsv("\uFEFFdocument,summary\nsome text,some title\n");
+  const { examples } = await readExamples(path);
+  deepStrictEqual(examples.map((e) => [e.document, e.summary]), [["some text", "some title"]]);
+  await Deno.remove(path);
+});

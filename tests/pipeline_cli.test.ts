@@ -1,0 +1,126 @@
+import { join } from "node:path";
+import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
+
+Deno.test("cli --json: start/finish events carry reason, duration and metrics", async () => {
+  const dir = await makeProject(`
+stages:
+  a: { uses: stages/write.ts, params: { value: 4 } }
+  b: { uses: stages/write.ts, needs: [a] }
+`);
+  const run = await runCli(dir, ["--json"]);
+  assertEquals(run.code, 0, run.stderr);
+  const kinds = run.events.filter((e) => e.event !== "progress").map((e) =>
+    `${e.event} ${e.stage}`
+  );
+  assertEquals(kinds, ["start a", "finish a", "start b", "finish b"]);
+  const start = run.events[0];
+  assertEquals(start.reason, "never run");
+  const finishB = run.events.find((e) => e.event === "finish" && e.stage === "b")!;
+  assertEquals(finishB.metrics!.value, 5);
+  assertOk(typeof finishB.duration_s === "number" && finishB.duration_s >= 0);
+  // every stdout line is one JSON object
+  for (const line of run.stdout.trim().split("\n")) JSON.parse(line);
+  const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
+  assertEquals(lock.stages.b.metrics.value, 5);
+  assertEquals(lock.stages.a.params, { value: 4 });
+});
+
+Deno.test("cli --jobs 2: independent stages run at the same time; --jobs 1 runs them one by one", async () => {
+  const yaml = `
+stages:
+  left: { uses: stages/write.ts, params: { sleep_ms: 700 } }
+  right: { uses: stages/write.ts, params: { sleep_ms: 700, value: 2 } }
+  join: { uses: stages/write.ts, needs: [left, right] }
+`;
+  const parallel = await runCli(await makeProject(yaml), ["--json", "--jobs", "2"]);
+  assertEquals(parallel.code, 0, parallel.stderr);
+  const order = parallel.events.filter((e) => e.event === "start" || e.event === "finish").map((
+    e,
+  ) => `${e.event} ${e.stage}`);
+  assertEquals(order.slice(0, 2).sort(), ["start left", "start right"]);
+  assertEquals(order.slice(-2), ["start join", "finish join"]);
+
+  const serial = await runCli(await makeProject(yaml), ["--json", "--jobs", "1"]);
+  const serialOrder = serial.events.filter((e) => e.event === "start" || e.event === "finish").map(
+    (e) => e.event,
+  );
+  assertEquals(serialOrder, ["start", "finish", "start", "finish", "start", "finish"]);
+});
+
+Deno.test("cli --stage: runs that stage and its stale upstream only; a matrix name means every cell", async () => {
+  const dir = await makeProject(`
+stages:
+  a: { uses: stages/write.ts }
+  b: { uses: stages/write.ts, needs: [a] }
+  e: { uses: stages/write.ts, needs: [a], matrix: { k: [x, y] }, params: { k: "\${matrix.k}" } }
+  z: { uses: stages/write.ts, needs: [b, e] }
+`);
+  const run = await runCli(dir, ["--json", "--stage", "e"]);
+  assertEquals(stagesWith(run, "start"), ["a", "e[k=x]", "e[k=y]"]);
+  const unknown = await runCli(dir, ["--stage", "nope"]);
+  assertEquals(unknown.code, 2);
+  assertIncludes(unknown.stderr, 'unknown stage "nope"');
+});
+
+Deno.test("cli exit codes: 2 for a bad flag or a bad file (one line with file:line:column)", async () => {
+  const dir = await makeProject(`
+stages:
+  a: { uses: stages/write.ts, neds: [b] }
+`);
+  const bad = await runCli(dir, []);
+  assertEquals(bad.code, 2);
+  assertEquals(bad.stderr.trim().split("\n").length, 1);
+  assertIncludes(bad.stderr, "pipeline.yaml:3:31: stages.a.neds: unknown key");
+  const flag = await runCli(dir, ["--frobnicate"]);
+  assertEquals(flag.code, 2);
+  const missing = await runCli(dir, ["--file", "nope.yaml"]);
+  assertEquals(missing.code, 2);
+  assertIncludes(missing.stderr, "nope.yaml not found");
+  const set = await runCli(dir, ["status", "--set", "a.params.x=1"]);
+  assertEquals(set.code, 2);
+});
+
+Deno.test("cli dag: text, mermaid and dot list every stage and edge", async () => {
+  const dir = await makeProject(`
+stages:
+  a: { uses: stages/write.ts }
+  e: { uses: stages/write.ts, needs: [a], matrix: { m: [p, q] } }
+`);
+  const text = await runCli(dir, ["dag"]);
+  assertEquals(text.stdout.trim().split("\n"), ["a", "e[m=p] ← a", "e[m=q] ← a"]);
+  const mermaid = await runCli(dir, ["dag", "--format", "mermaid"]);
+  assertIncludes(mermaid.stdout, "graph TD");
+  assertIncludes(mermaid.stdout, 's1["e[m=p]"]');
+  assertIncludes(mermaid.stdout, "s0 --> s2");
+  const dot = await runCli(dir, ["dag", "--format", "dot"]);
+  assertIncludes(dot.stdout, '"a" -> "e[m=q]";');
+});
+
+Deno.test("cli repro: exit 0 when metrics reproduce, 1 with a diff table on drift; the real cache is untouched", async () => {
+  const steady = await makeProject(`
+stages:
+  a: { uses: stages/write.ts, params: { value: 0.1 } }
+  b: { uses: stages/write.ts, needs: [a] }
+`);
+  assertEquals((await runCli(steady, [])).code, 0);
+  const lockBefore = await Deno.readTextFile(join(steady, "pipeline.lock"));
+  const ok = await runCli(steady, ["repro"]);
+  assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+  assertIncludes(ok.stdout, "recorded metrics reproduced");
+  assertEquals(await Deno.readTextFile(join(steady, "pipeline.lock")), lockBefore);
+
+  const noisy = await makeProject(`
+stages:
+  r: { uses: stages/random.ts }
+`);
+  assertEquals((await runCli(noisy, [])).code, 0);
+  const drift = await runCli(noisy, ["repro"]);
+  assertEquals(drift.code, 1);
+  assertIncludes(drift.stdout, "stage  metric");
+  assertIncludes(drift.stdout, "r      noise");
+  assertOk(!/^r\s+count/m.test(drift.stdout), "integer metrics that match are not listed");
+  // a loose enough tolerance accepts the noise (values are in [0, 1))
+  const loose = await runCli(noisy, ["repro", "--tolerance", "1"]);
+  assertEquals(loose.code, 0, loose.stdout);
+});

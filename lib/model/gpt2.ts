@@ -12,6 +12,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+// tfjs-core ships no gradient functions in its bundle; the union package registers all of them
+// (on the same tfjs-core instance), which training the model needs.
+import "@tensorflow/tfjs";
+import { sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
 
 /** Architecture of a GPT-2 model; field names are the Hugging Face ones in camelCase. */
 export interface GPT2Config {
@@ -461,25 +465,6 @@ export function lmLoss(
       tf.reshape(tf.slice(labels, [0, 1], [B, T - 1]), [B * (T - 1)]),
       "int32",
     ) as tf.Tensor1D; // (B·(T-1))
-    return sparseCrossEntropy(predicting, targets, ignoreLabel);
-  });
-}
-
-/** Mean softmax cross-entropy over rows whose label is not `ignoreIndex`, without a one-hot matrix. */
-function sparseCrossEntropy(
-  logits: tf.Tensor2D,
-  labels: tf.Tensor1D,
-  ignoreIndex: number,
-): tf.Scalar {
-  return tf.tidy(() => {
-    const [N, V] = logits.shape;
-    const counted = tf.notEqual(labels, ignoreIndex); // (N)
-    const safeLabels = tf.where(counted, labels, tf.zerosLike(labels)); // (N)
-    const logProbs = tf.reshape(tf.logSoftmax(logits, -1), [N * V]); // (N·V)
-    const flatIndex = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(V, "int32")), safeLabels); // (N)
-    const picked = tf.gather(logProbs, flatIndex); // (N)
-    const weights = tf.cast(counted, "float32"); // (N)
-    const total = tf.neg(tf.sum(tf.mul(picked, weights)));
-    return tf.div(total, tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+    return sparseSoftmaxCrossEntropy(predicting, targets, ignoreLabel);
   });
 }

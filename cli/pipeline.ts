@@ -8,7 +8,9 @@
  */
 import { parseArgs } from "node:util";
 import { relative } from "node:path";
-import { ConfigError, loadPipeline, type Pipeline, UsageError } from "../lib/dag/mod.ts";
+import { ConfigError, UsageError } from "../lib/dag/errors.ts";
+import { loadPipeline } from "../lib/dag/load.ts";
+import type { Pipeline } from "../lib/dag/types.ts";
 import {
   acquireRunLock,
   ConsoleReporter,

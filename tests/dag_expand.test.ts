@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { parsePipeline, withUpstream } from "../lib/dag/mod.ts";
+import { ConfigError, loadPipeline, parsePipeline, withUpstream } from "../lib/dag/mod.ts";
 import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
 
 const root = Deno.makeTempDirSync({ prefix: "peftlab-dag-" });
@@ -126,3 +126,38 @@ Deno.test("pipeline file: lock file sits beside it, cache resolves under the pro
   assertEquals(pipeline.cacheDir, join(root, "artifacts"));
   assertEquals(pipeline.executor, "local");
 });
+
+Deno.test("loadPipeline: a cached parse gives the same pipeline and never hides a new error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "peftlab-load-" });
+  await Deno.mkdir(join(dir, "stages"));
+  for (const name of ["tokenize", "pretrain", "train", "evaluate", "aggregate"]) {
+    await Deno.writeTextFile(join(dir, `stages/${name}.ts`), "export function run() {}\n");
+  }
+  const file = join(dir, "pipeline.yaml");
+  await Deno.writeTextFile(file, REAL_SHAPE);
+  const first = await loadPipeline(file, { set: ["train-lora.params.r=4"] });
+  const second = await loadPipeline(file, { set: ["train-lora.params.r=4"] });
+  assertEquals([...second.stages.values()], [...first.stages.values()]);
+  assertEquals(second.order, first.order);
+  assertEquals(second.graph.size, first.graph.size);
+  assertEquals(second.stages.get("train-lora")!.params.r, 4);
+  assertEquals((await loadPipeline(file)).stages.get("train-lora")!.params.r, 8);
+
+  await Deno.remove(join(dir, "stages/aggregate.ts"));
+  await assertRejects(() => loadPipeline(file), 'stage module "stages/aggregate.ts" not found');
+  await Deno.writeTextFile(join(dir, "stages/aggregate.ts"), "export function run() {}\n");
+  assertEquals((await loadPipeline(file)).order.length, 9);
+  await Deno.writeTextFile(file, REAL_SHAPE.replace("needs: [evaluate]", "needs: [evaluat]"));
+  await assertRejects(() => loadPipeline(file), 'unknown stage "evaluat"');
+});
+
+async function assertRejects(fn: () => Promise<unknown>, message: string) {
+  try {
+    await fn();
+  } catch (error) {
+    assertOk(error instanceof ConfigError, String(error));
+    assertOk(error.message.includes(message), error.message);
+    return;
+  }
+  throw new Error("expected a ConfigError");
+}

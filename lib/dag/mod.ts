@@ -5,7 +5,8 @@
  * @module
  */
 export { ConfigError, type SourceLocation, UsageError } from "./errors.ts";
-export { findProjectRoot, type LoadOptions, loadPipeline, parsePipeline } from "./load.ts";
+export { findProjectRoot, type LoadOptions, loadPipeline } from "./load.ts";
+export { parsePipeline } from "./parse.ts";
 export { withUpstream } from "./graph.ts";
 export { applyOverrides } from "./overrides.ts";
 export {

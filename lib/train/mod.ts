@@ -1,0 +1,25 @@
+/**
+ * The trainer (AdamW, warmup + decay schedules, gradient accumulation, clipping, early stopping,
+ * resumable checkpoints) and the pretraining entry point.
+ *
+ * Typical use: `const result = await train(model, applied, { train, validation }, parseTrainOptions(params, where), { checkpointDir, progress })`.
+ */
+export {
+  type Batch,
+  collate,
+  formatProgress,
+  ignoreLabel,
+  type TokenizedExample,
+  train,
+  type TrainableModel,
+  type TrainContext,
+  type TrainProgress,
+  type TrainResult,
+  validationLossOf,
+} from "./trainer.ts";
+export { languageModelExamples, pretrain } from "./pretrain.ts";
+export { defaultTrainOptions, parseTrainOptions, type TrainOptions } from "./options.ts";
+export { type DecayShape, learningRateAt, type ScheduleOptions } from "./schedule.ts";
+export { AdamW, type AdamWOptions, clipByGlobalNorm, decays, defaultAdamW } from "./optimizer.ts";
+export { latestCheckpoint, type TrainState } from "./checkpoint.ts";
+export { mixSeed, Rng } from "./rng.ts";

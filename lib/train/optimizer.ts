@@ -1,0 +1,141 @@
+/**
+ * AdamW with decoupled weight decay (Loshchilov & Hutter; `torch.optim.AdamW`), moments only for
+ * the variables it is given, and global-norm gradient clipping.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** AdamW hyperparameters. */
+export interface AdamWOptions {
+  /** First-moment decay. */
+  beta1: number;
+  /** Second-moment decay. */
+  beta2: number;
+  /** Added to the denominator. */
+  epsilon: number;
+  /** Decoupled weight decay; not applied to biases, layer norms or any 1-D parameter. */
+  weightDecay: number;
+}
+
+/** PyTorch's AdamW defaults. */
+export const defaultAdamW: AdamWOptions = {
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-8,
+  weightDecay: 0.01,
+};
+
+/** Whether weight decay applies: not to biases, layer norms (`ln_*`) or 1-D parameters. */
+export function decays(name: string, shape: readonly number[]): boolean {
+  if (shape.length <= 1) return false;
+  return !(/(^|\.)bias$/.test(name) || /(^|\.)ln_(\d|f)\./.test(name));
+}
+
+/** Saved optimizer state: step count and both moments per parameter name. */
+export interface AdamWState {
+  /** Optimizer steps taken. */
+  step: number;
+  /** First moments by parameter name. */
+  m: Map<string, Float32Array>;
+  /** Second moments by parameter name. */
+  v: Map<string, Float32Array>;
+}
+
+/** AdamW over a fixed set of named variables. */
+export class AdamW {
+  /** Optimizer steps taken so far. */
+  step = 0;
+  readonly #params: Map<string, tf.Variable>;
+  readonly #opts: AdamWOptions;
+  readonly #m = new Map<string, tf.Variable>();
+  readonly #v = new Map<string, tf.Variable>();
+
+  /** Allocates zero moments for every parameter (this is the optimizer's memory cost). */
+  constructor(params: Map<string, tf.Variable>, opts: AdamWOptions = defaultAdamW) {
+    this.#params = params;
+    this.#opts = opts;
+    const zeros = (shape: number[]) => {
+      const initial = tf.zeros(shape);
+      const variable = tf.variable(initial, false);
+      initial.dispose();
+      return variable;
+    };
+    for (const [name, p] of params) {
+      this.#m.set(name, zeros(p.shape));
+      this.#v.set(name, zeros(p.shape));
+    }
+  }
+
+  /** One update with `grads` (by parameter name; missing names are left alone) at `learningRate`. */
+  applyGradients(grads: Map<string, tf.Tensor>, learningRate: number): void {
+    this.step++;
+    const { beta1, beta2, epsilon, weightDecay } = this.#opts;
+    const correction1 = 1 - beta1 ** this.step;
+    const correction2 = 1 - beta2 ** this.step;
+    for (const [name, p] of this.#params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      const m = this.#m.get(name)!;
+      const v = this.#v.get(name)!;
+      tf.tidy(() => {
+        const newM = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+        const newV = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        m.assign(newM);
+        v.assign(newV);
+        const decayed = weightDecay > 0 && decays(name, p.shape)
+          ? tf.mul(p, 1 - learningRate * weightDecay)
+          : p;
+        const denominator = tf.add(tf.sqrt(tf.div(newV, correction2)), epsilon);
+        const update = tf.mul(tf.div(tf.div(newM, correction1), denominator), learningRate);
+        p.assign(tf.sub(decayed, update));
+      });
+    }
+  }
+
+  /** Copies of the moments and step, for a checkpoint. */
+  exportState(): AdamWState {
+    const copy = (map: Map<string, tf.Variable>) =>
+      new Map([...map].map(([name, t]) => [name, new Float32Array(t.dataSync())]));
+    return { step: this.step, m: copy(this.#m), v: copy(this.#v) };
+  }
+
+  /** Restores moments and step saved by `exportState`; throws RangeError on a size mismatch. */
+  importState(state: AdamWState): void {
+    for (const [target, source] of [[this.#m, state.m], [this.#v, state.v]] as const) {
+      for (const [name, variable] of target) {
+        const data = source.get(name);
+        if (!data || data.length !== variable.size) {
+          throw new RangeError(`optimizer state for "${name}" is missing or has the wrong size`);
+        }
+        const value = tf.tensor(data, variable.shape);
+        variable.assign(value);
+        value.dispose();
+      }
+    }
+    this.step = state.step;
+  }
+
+  /** Frees the moments. */
+  dispose(): void {
+    for (const t of [...this.#m.values(), ...this.#v.values()]) t.dispose();
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (`clip_grad_norm_`: factor
+ * maxNorm/(norm+1e-6) when that is below 1). Returns the norm before clipping and the gradients to
+ * use (new tensors when clipped; the caller disposes both the old and the new).
+ */
+export function clipByGlobalNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { norm: number; grads: Map<string, tf.Tensor> } {
+  const norm = tf.tidy(() => {
+    const squares = [...grads.values()].map((g) => tf.sum(tf.square(g)));
+    return Math.sqrt(squares.length ? tf.addN(squares).dataSync()[0] : 0);
+  });
+  const factor = maxNorm / (norm + 1e-6);
+  if (!(maxNorm > 0) || factor >= 1) return { norm, grads };
+  const clipped = new Map<string, tf.Tensor>();
+  for (const [name, g] of grads) clipped.set(name, tf.mul(g, factor));
+  return { norm, grads: clipped };
+}

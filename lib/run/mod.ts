@@ -13,6 +13,8 @@ export {
   sandboxCommand,
   sandboxEnv,
   type SandboxOptions,
+  STAGE_ENV_VARIABLES,
+  STAGE_SYS_INFO,
   WORKER_PATH,
 } from "./sandbox.ts";
 export {

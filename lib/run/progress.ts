@@ -66,6 +66,7 @@ export class MemoryReporter implements Reporter {
 export class ConsoleReporter implements Reporter {
   #running = new Map<string, { started: number; progress?: RunEvent; lastPrinted: number }>();
   #liveLines = 0;
+  #liveText = "";
   #timer: ReturnType<typeof setInterval>;
 
   constructor(readonly live = Deno.stdout.isTerminal(), readonly quietSkips = false) {
@@ -129,20 +130,28 @@ export class ConsoleReporter implements Reporter {
     if (this.#liveLines > 0) {
       Deno.stdout.writeSync(encoder.encode(`\x1b[${this.#liveLines}A\x1b[J`));
       this.#liveLines = 0;
+      this.#liveText = "";
     }
   }
 
-  #drawLive() {
-    const width = Deno.consoleSize?.().columns ?? 100;
-    const lines = [...this.#running.entries()].map(([stage, state]) =>
+  #liveLinesText(): string[] {
+    const columns = Deno.stdout.isTerminal() ? Deno.consoleSize().columns : 0;
+    const width = columns > 20 ? columns : 100;
+    return [...this.#running.entries()].map(([stage, state]) =>
       progressLine(stage, state.started, state.progress).slice(0, width - 1)
     );
+  }
+
+  #drawLive() {
+    const lines = this.#liveLinesText();
     if (lines.length > 0) Deno.stdout.writeSync(encoder.encode(lines.join("\n") + "\n"));
     this.#liveLines = lines.length;
+    this.#liveText = lines.join("\n");
   }
 
   #redraw() {
     if (this.#running.size === 0 && this.#liveLines === 0) return;
+    if (this.#liveLinesText().join("\n") === this.#liveText) return; // nothing new to show
     this.#clearLive();
     this.#drawLive();
   }

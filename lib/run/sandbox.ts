@@ -12,6 +12,15 @@ export interface SandboxOptions {
   readPaths: string[];
 }
 
+/**
+ * Environment variables a stage may read, passed through from the engine's environment when set
+ * (the engine's BLAS library override). Everything else in the environment is invisible.
+ */
+export const STAGE_ENV_VARIABLES = ["PEFTLAB_BLAS"];
+
+/** System information a stage may query (thread and memory sizing); nothing identifying. */
+export const STAGE_SYS_INFO = ["cpus", "systemMemoryInfo", "osRelease"];
+
 /** Absolute path of the stage worker module. */
 export const WORKER_PATH = new URL("./stage_worker.ts", import.meta.url).pathname;
 
@@ -27,7 +36,8 @@ export function denoCacheDir(): string {
 /**
  * argv of a sandboxed stage process: reads limited to the worker, the project's code, config and
  * node_modules, Deno's cache and `readPaths`; writes only to `outDir`; FFI allowed (the engine may
- * load OpenBLAS); no network, environment, subprocesses or system info.
+ * load OpenBLAS); no network or subprocesses; only {@linkcode STAGE_ENV_VARIABLES} of the
+ * environment and {@linkcode STAGE_SYS_INFO} of the system.
  */
 export function sandboxCommand(options: SandboxOptions): string[] {
   const { root } = options;
@@ -50,6 +60,8 @@ export function sandboxCommand(options: SandboxOptions): string[] {
     "--allow-ffi",
     `--allow-read=${[...new Set(reads)].join(",")}`,
     `--allow-write=${options.outDir}`,
+    `--allow-env=${STAGE_ENV_VARIABLES.join(",")}`,
+    `--allow-sys=${STAGE_SYS_INFO.join(",")}`,
   ];
   if (hasFile(join(root, "deno.json"))) flags.push(`--config=${join(root, "deno.json")}`);
   else flags.push("--no-config");
@@ -63,6 +75,10 @@ export function sandboxEnv(): Record<string, string> {
   if (path) env.PATH = path;
   const home = Deno.env.get("HOME");
   if (home) env.HOME = home;
+  for (const name of STAGE_ENV_VARIABLES) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
   return env;
 }
 

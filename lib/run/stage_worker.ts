@@ -61,7 +61,7 @@ function describeError(error: unknown, outDir: string): WorkerEvent {
 
 async function main(jobFile: string): Promise<number> {
   const job = JSON.parse(await Deno.readTextFile(jobFile)) as WorkerJob;
-  let lastProgress = 0;
+  let lastProgress = -Infinity;
   const ctx: StageContext = {
     stage: job.stage,
     params: job.params,

@@ -237,6 +237,9 @@ async function main(args: string[]): Promise<number> {
       } else if (result.drifted) {
         console.log(formatDriftTable(result.comparisons));
         if (result.failed.length > 0) console.log(`failed in rerun: ${result.failed.join(", ")}`);
+        if (result.keptCache) {
+          console.log(`the rerun's cache and logs are kept in ${result.keptCache}`);
+        }
         console.log("repro: metrics drifted from the lock file");
       } else {
         console.log(`repro: all ${result.comparisons.length} recorded metrics reproduced`);

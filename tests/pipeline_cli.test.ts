@@ -120,7 +120,20 @@ stages:
   assertIncludes(drift.stdout, "stage  metric");
   assertIncludes(drift.stdout, "r      noise");
   assertOk(!/^r\s+count/m.test(drift.stdout), "integer metrics that match are not listed");
+  const kept = /kept in (\S+)/.exec(drift.stdout)![1];
+  assertOk((await Deno.stat(join(kept, "logs/r.log"))).isFile);
+  await Deno.remove(kept, { recursive: true });
   // a loose enough tolerance accepts the noise (values are in [0, 1))
   const loose = await runCli(noisy, ["repro", "--tolerance", "1"]);
   assertEquals(loose.code, 0, loose.stdout);
+});
+
+Deno.test("cli repro: without a lock file it is a usage error", async () => {
+  const dir = await makeProject(`
+stages:
+  a: { uses: stages/write.ts }
+`);
+  const result = await runCli(dir, ["repro"]);
+  assertEquals(result.code, 2);
+  assertIncludes(result.stderr, "run the pipeline first");
 });

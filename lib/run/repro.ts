@@ -1,4 +1,5 @@
 import type { LockFile } from "../cache/mod.ts";
+import { UsageError } from "../dag/errors.ts";
 import { loadPipeline } from "../dag/load.ts";
 import type { Pipeline } from "../dag/types.ts";
 import type { Executor } from "./executor.ts";
@@ -28,6 +29,8 @@ export interface ReproResult {
   /** Stages that failed in the rerun. */
   failed: string[];
   cancelled: boolean;
+  /** The rerun's cache, kept for inspection (logs, outputs) when it drifted or failed. */
+  keptCache?: string;
 }
 
 /** Options of {@linkcode reproPipeline}. */
@@ -44,14 +47,25 @@ export interface ReproOptions {
 
 /**
  * Rerun every stage from scratch into a temporary cache (the real cache and lock file are not
- * touched) and compare each metric recorded in the pipeline's lock file with the rerun's.
+ * touched) and compare each metric recorded in the pipeline's lock file with the rerun's. The
+ * temporary cache is removed unless the rerun drifted or failed (then `keptCache` names it).
+ * Throws `UsageError` when there is no lock file to compare with.
  */
 export async function reproPipeline(
   pipeline: Pipeline,
   options: ReproOptions,
 ): Promise<ReproResult> {
-  const recorded = JSON.parse(await Deno.readTextFile(pipeline.lockPath)) as LockFile;
+  let recorded: LockFile;
+  try {
+    recorded = JSON.parse(await Deno.readTextFile(pipeline.lockPath)) as LockFile;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new UsageError(
+      `no lock file ${pipeline.lockPath} to compare with: run the pipeline first`,
+    );
+  }
   const tempCache = await Deno.makeTempDir({ prefix: "peftlab-repro-" });
+  let keep = false;
   try {
     const fresh = await loadPipeline(pipeline.file, { set: options.set, cacheDir: tempCache });
     const runLock = await acquireRunLock(tempCache);
@@ -64,17 +78,20 @@ export async function reproPipeline(
         lockPath: `${tempCache}/repro.lock`,
       });
       const comparisons = compareLocks(recorded, summary.lock, options.tolerance);
+      const drifted = comparisons.some((row) => row.drifted) || summary.failed.length > 0;
+      keep = drifted && !summary.cancelled;
       return {
         comparisons,
-        drifted: comparisons.some((row) => row.drifted) || summary.failed.length > 0,
+        drifted,
         failed: summary.failed,
         cancelled: summary.cancelled,
+        keptCache: keep ? tempCache : undefined,
       };
     } finally {
       runLock.release();
     }
   } finally {
-    await removeTree(tempCache);
+    if (!keep) await removeTree(tempCache);
   }
 }
 

@@ -107,7 +107,7 @@ export async function jobIdentity(job: StageJob): Promise<string> {
     }
   }
   parts.reads = reads;
-  return (await sha256Hex(canonicalJson(parts))).slice(0, 32);
+  return sha256Hex(canonicalJson(parts)).slice(0, 32);
 }
 
 function readPaths(command: string[]): string[] {

@@ -127,3 +127,21 @@ Deno.test("staleness: a forced rerun with identical output leaves its dependents
   const run = await runCli(dir, ["--json"]);
   assertEquals(stagesWith(run, "start"), []);
 });
+
+Deno.test("staleness: a glob dependency notices an added file and the stage may read its folder", async () => {
+  const dir = await makeProject(
+    `
+stages:
+  gather: { uses: stages/write.ts, deps: ["data/**/*.txt"] }
+`,
+    { "data/a.txt": "a", "data/sub/b.txt": "b", "data/skip.md": "no" },
+  );
+  const first = await runCli(dir, ["--json"]);
+  assertEquals(first.code, 0, first.stdout + first.stderr);
+  assertEquals(first.events.find((e) => e.event === "finish")!.metrics!.inputs, 2);
+  await Deno.writeTextFile(join(dir, "data/sub/c.txt"), "c");
+  const status = await statusLines(dir);
+  assertEquals(status.gather, "stale: data/sub/c.txt added");
+  const again = await runCli(dir, ["--json"]);
+  assertEquals(again.events.find((e) => e.event === "finish")!.metrics!.inputs, 3);
+});

@@ -256,6 +256,7 @@ async function executeStage(
     readPaths: [
       ...Object.keys(state.code.files).map((file) => resolve(root, file)),
       ...Object.values(inputs),
+      ...state.globBases,
     ],
   });
   const started = performance.now();

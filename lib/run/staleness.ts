@@ -28,6 +28,8 @@ export interface StageState {
   upstream: Record<string, string>;
   /** What the stage sees as `ctx.inputs` for its file deps: name → absolute path. */
   depInputs: Record<string, string>;
+  /** Extra folders the stage may read: the fixed base folder of each glob in `deps`. */
+  globBases: string[];
 }
 
 /** Whether a stage is fresh and, when not, why (one short line per reason). */
@@ -63,8 +65,11 @@ export class Planner {
     const deps: Record<string, string> = {};
     const depInputs: Record<string, string> = {};
     const missingDeps: string[] = [];
+    const globBases: string[] = [];
     for (const dep of spec.deps) {
-      const matches = GLOB_CHARS.test(dep) ? await expandGlob(this.pipeline.root, dep) : [dep];
+      const isGlob = GLOB_CHARS.test(dep);
+      if (isGlob) globBases.push(resolve(this.pipeline.root, globBase(dep)));
+      const matches = isGlob ? await expandGlob(this.pipeline.root, dep) : [dep];
       if (matches.length === 0) missingDeps.push(dep);
       for (const match of matches) {
         const absolute = resolve(this.pipeline.root, match);
@@ -90,7 +95,7 @@ export class Planner {
       upstream,
       outs: spec.outs,
     }));
-    return { key, code, deps, missingDeps, upstream, depInputs };
+    return { key, code, deps, missingDeps, upstream, depInputs, globBases };
   }
 
   /** Whether the lock says `spec` is done with exactly `state` and its output is still stored. */
@@ -227,11 +232,15 @@ export function formatValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The folder part of a glob before its first wildcard (`data/tok/*.json` → `data/tok`). */
+function globBase(pattern: string): string {
+  const parts = pattern.split("/");
+  return parts.slice(0, parts.findIndex((part) => GLOB_CHARS.test(part))).join("/") || ".";
+}
+
 /** Project-relative files matching a glob (`*`, `?`, `**`, `[...]`), sorted. */
 export async function expandGlob(root: string, pattern: string): Promise<string[]> {
-  const parts = pattern.split("/");
-  const firstGlob = parts.findIndex((part) => GLOB_CHARS.test(part));
-  const base = parts.slice(0, firstGlob).join("/");
+  const base = globBase(pattern);
   const regex = globToRegExp(pattern);
   const matches: string[] = [];
   const walk = async (dir: string) => {
@@ -254,7 +263,7 @@ export async function expandGlob(root: string, pattern: string): Promise<string[
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   };
-  await walk(resolve(root, base || "."));
+  await walk(resolve(root, base));
   return matches.sort();
 }
 

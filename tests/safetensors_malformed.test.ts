@@ -258,4 +258,15 @@ Deno.test("checkpoint: missing, unexpected and mis-shaped weights and a bad conf
     }
   }
   await rejects(loadCheckpoint("/nonexistent/peftlab"), /config.json: cannot read/);
+  const torchOnly = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(join(fixtureDir, "config.json"), join(torchOnly, "config.json"));
+    await Deno.writeFile(join(torchOnly, "pytorch_model.bin"), new Uint8Array(16));
+    await rejects(
+      loadCheckpoint(torchOnly),
+      /model.safetensors: missing; only pytorch_model.bin is there/,
+    );
+  } finally {
+    await Deno.remove(torchOnly, { recursive: true });
+  }
 });

@@ -189,6 +189,12 @@ export async function loadCheckpoint(dir: string): Promise<GPT2> {
     throw new CheckpointError(configPath, "not a JSON object");
   }
   const config = configFromJson(json as Record<string, unknown>, configPath);
+  if (!(await exists(weightsPath)) && (await exists(join(dir, "pytorch_model.bin")))) {
+    throw new CheckpointError(
+      weightsPath,
+      "missing; only pytorch_model.bin is there (save it with safe_serialization=True to get model.safetensors)",
+    );
+  }
   const bytes = await readBytes(weightsPath);
   const tensors = readSafetensors(bytes, weightsPath, {
     skip: (key) => /(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/.test(key),
@@ -238,5 +244,14 @@ async function readBytes(path: string): Promise<Uint8Array> {
     return await Deno.readFile(path);
   } catch (e) {
     throw new CheckpointError(path, `cannot read (${(e as Error).message})`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -191,19 +191,14 @@ export class GPT2 {
 
     const logits = tf.tidy(() => {
       // token + position embeddings
-      const tokens = tf.reshape(tf.gather(this.param("wte.weight"), tf.reshape(ids, [-1])), [
-        B,
-        T,
-        C,
-      ]); // (B, T, C)
+      const wte = this.param("wte.weight"); // (V, C)
+      const wpe = this.param("wpe.weight"); // (nPositions, C)
+      const tokenRows = tf.gather(wte, tf.reshape(ids, [-1])); // (B·T, C)
+      const tokens = tf.reshape(tokenRows, [B, T, C]); // (B, T, C)
       const inputs = opts.prefix ? tf.concat([opts.prefix, tokens], 1) : tokens; // (B, S, C)
       const positions = opts.positionIds
-        ? tf.reshape(tf.gather(this.param("wpe.weight"), tf.reshape(opts.positionIds, [-1])), [
-          B,
-          S,
-          C,
-        ]) // (B, S, C)
-        : tf.expandDims(tf.slice(this.param("wpe.weight"), [past, 0], [S, C]), 0); // (1, S, C)
+        ? tf.reshape(tf.gather(wpe, tf.reshape(opts.positionIds, [-1])), [B, S, C]) // (B, S, C)
+        : tf.expandDims(tf.slice(wpe, [past, 0], [S, C]), 0); // (1, S, C)
       let x = dropout(tf.add(inputs, positions)) as tf.Tensor3D; // (B, S, C)
 
       const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
@@ -213,7 +208,7 @@ export class GPT2 {
       x = this.layerNorm("ln_f", x); // (B, S, C)
       // LM head tied to the token embedding: logits = x · wteᵀ
       const rows = tf.reshape(x, [B * S, C]) as tf.Tensor2D; // (B·S, C)
-      const out = tf.matMul(rows, this.param("wte.weight"), false, true); // (B·S, V)
+      const out = tf.matMul(rows, wte, false, true); // (B·S, V)
       return tf.reshape(out, [B, S, this.config.vocabSize]) as tf.Tensor3D; // (B, S, V)
     });
     if (opts.cache) opts.cache.length = past + S;

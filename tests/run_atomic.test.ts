@@ -23,18 +23,22 @@ Deno.test("atomicity: kill -9 mid-write serves no partial output and the next ru
   const dir = await makeProject(`
 stages:
   first: { uses: stages/write.ts }
-  slow: { uses: stages/slow.ts, needs: [first], params: { sleep_ms: 1000 } }
+  slow: { uses: stages/slow.ts, needs: [first], params: { sleep_ms: 3000 } }
   after: { uses: stages/write.ts, needs: [slow] }
 `);
   const child = spawnCli(dir, ["--json"]);
   const pidFile = await findPidFile(join(dir, "artifacts/tmp"));
   const stagePid = Number(await Deno.readTextFile(pidFile));
-  // Kill the engine and the stage, as a power cut or OOM killer would.
+  // Kill the engine mid-write, as the OOM killer would; its stage notices and stops too.
   child.kill("SIGKILL");
-  Deno.kill(stagePid, "SIGKILL");
   await child.status;
   child.stdout.cancel();
   child.stderr.cancel();
+  const killedAt = Date.now();
+  while (processExists(stagePid) && Date.now() - killedAt < 1500) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assertOk(!processExists(stagePid), "the orphaned stage process must stop");
 
   const lock = await readLock(join(dir, "pipeline.lock"));
   assertEquals(Object.keys(lock.stages), ["first"]);
@@ -52,3 +56,12 @@ stages:
   // attempt folders of the killed run are gone
   assertEquals([...Deno.readDirSync(join(dir, "artifacts/tmp"))], []);
 });
+
+function processExists(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^\S+ \(.*\) Z/.test(stat); // a zombie has exited
+  } catch {
+    return false;
+  }
+}

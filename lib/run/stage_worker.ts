@@ -92,6 +92,15 @@ async function main(jobFile: string): Promise<number> {
   }
 }
 
+/** How often the worker checks that the engine that started it is still alive. */
+const PARENT_CHECK_MS = 500;
+
 if (import.meta.main) {
+  // When the engine dies (kill -9), nothing will collect this stage's output: stop too.
+  const parent = Deno.ppid;
+  const watchdog = setInterval(() => {
+    if (Deno.ppid !== parent) Deno.exit(137);
+  }, PARENT_CHECK_MS);
+  Deno.unrefTimer(watchdog);
   Deno.exit(await main(Deno.args[0]));
 }

@@ -94,6 +94,7 @@ interface TrackedJob {
   reportedError: boolean;
   missingPolls: number;
   cancelRequested: boolean;
+  forgotten: boolean;
   exit?: SlurmStageExit;
   resolve: (exit: SlurmStageExit) => void;
   handle: SlurmStageHandle;
@@ -115,6 +116,7 @@ export class SlurmExecutor implements Executor {
   readonly #pollIntervalMs: number;
   readonly #jobNamePrefix: string;
   readonly #tracked: TrackedJob[] = [];
+  readonly #cleaning: Promise<void>[] = [];
   #loop?: Promise<void>;
   #wake?: () => void;
 
@@ -161,6 +163,7 @@ export class SlurmExecutor implements Executor {
       reportedError: false,
       missingPolls: 0,
       cancelRequested: false,
+      forgotten: false,
       resolve,
       handle: undefined as unknown as SlurmStageHandle,
     };
@@ -200,17 +203,13 @@ export class SlurmExecutor implements Executor {
   }
 
   /**
-   * Remove what this executor kept for stages that ended successfully (records, attempt folders,
-   * finished outputs): call once the scheduler has stored their outputs. Failed stages' attempt
-   * folders stay for inspection until their next submission.
+   * Wait until every stage has ended and what was kept for successful ones (records, attempt
+   * folders, finished outputs) is removed. Failed stages' attempt folders stay for inspection
+   * until their next submission.
    */
   async close(): Promise<void> {
-    await this.#loop;
-    for (const tracked of this.#tracked) {
-      if (tracked.exit?.code === 0) {
-        await this.#state.forget(await tracked.identity, tracked.attemptDir);
-      }
-    }
+    while (this.#loop) await this.#loop;
+    await Promise.all(this.#cleaning);
   }
 
   #ensureLoop(): void {
@@ -484,6 +483,23 @@ export class SlurmExecutor implements Executor {
       logTail: [...tracked.logTail],
     };
     tracked.resolve(tracked.exit);
+    for (const done of [tracked, ...tracked.after]) this.#forgetIfUnneeded(done);
+  }
+
+  /**
+   * Once a successful stage's output is handed over and no queued dependent reads it from the
+   * shared state folder any more, drop its record, attempt folder and finished copy (the
+   * scheduler stores its own copy). Failed stages' attempt folders stay for inspection.
+   */
+  #forgetIfUnneeded(tracked: TrackedJob): void {
+    if (tracked.exit?.code !== 0 || tracked.forgotten) return;
+    const needed = this.#tracked.some((other) =>
+      other.phase !== "done" && other.after.includes(tracked)
+    );
+    if (needed) return;
+    tracked.forgotten = true;
+    const cleaning = tracked.identity.then((id) => this.#state.forget(id, tracked.attemptDir));
+    this.#cleaning.push(cleaning.catch(() => {}));
   }
 
   /**

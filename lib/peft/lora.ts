@@ -119,9 +119,11 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
         const input = mode.training && config.dropout > 0
           ? tf.dropout(x, config.dropout, undefined, mode.seed * 1_009 + layerIndex)
           : x; // (N, in)
-        const down = tf.matMul(input, a, false, true); // (N, r)
+        // Scale the rank-r activations, not the (N, out) ones: one less full-width tensor kept
+        // for back-propagation per adapted layer.
+        const down = tf.mul(tf.matMul(input, a, false, true), scaling); // (N, r)
         const up = tf.matMul(down, b, false, true); // (N, out)
-        return tf.add(y, tf.mul(up, scaling)) as tf.Tensor2D;
+        return tf.add(y, up) as tf.Tensor2D;
       });
     });
   };

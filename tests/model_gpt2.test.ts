@@ -364,3 +364,32 @@ Deno.test("generate: 16 prompts × 32 new tokens on a ~1M-parameter model take s
   assert(seconds < 20, `took ${seconds.toFixed(1)} s`);
   dispose(model);
 });
+
+Deno.test("generate: top-p sampling only draws from the nucleus of the temperature-scaled distribution", () => {
+  const model = roughModel({ ...tinyConfig, vocabSize: 50 });
+  const prompt = [3, 1, 4];
+  const temperature = 0.7;
+  const topP = 0.6;
+  const all = logits(model, [prompt]);
+  const last = all.slice(all.length - 50).map((x) => x / temperature);
+  const max = Math.max(...last);
+  const weights = last.map((x) => Math.exp(x - max));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const order = weights.map((w, id) => ({ id, p: w / total })).sort((a, b) => b.p - a.p);
+  const nucleus = new Set<number>();
+  let mass = 0;
+  for (const { id, p } of order) {
+    nucleus.add(id);
+    mass += p;
+    if (mass >= topP) break;
+  }
+  assert(nucleus.size > 1 && nucleus.size < 50, `nucleus of ${nucleus.size}`);
+  const drawn = new Set<number>();
+  for (let seed = 0; seed < 40; seed++) {
+    const [[id]] = generate(model, [prompt], { maxNew: 1, temperature, topP, seed });
+    assert(nucleus.has(id), `seed ${seed} drew ${id} outside the nucleus`);
+    drawn.add(id);
+  }
+  assert(drawn.size > 1, "sampling never varied across seeds");
+  dispose(model);
+});

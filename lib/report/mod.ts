@@ -1,0 +1,53 @@
+/**
+ * The metrics table (`metrics.md`, `metrics.json`, `metrics.csv`; mean ± sample standard
+ * deviation over seeds) and the self-contained `report.html` with Vega-Lite charts rendered to SVG.
+ *
+ * Input: one {@linkcode RunMetrics} per evaluated run (method × seed).
+ *
+ * @module
+ */
+
+export {
+  type ConfidenceInterval,
+  ReportInputError,
+  type RunMetrics,
+  type SamplePrediction,
+  validateRunMetrics,
+} from "./run_metrics.ts";
+export {
+  buildMetricsTable,
+  mean,
+  type MethodRow,
+  type MetricsTable,
+  sampleStd,
+  type Summary,
+  SUMMARY_FIELDS,
+  type SummaryField,
+} from "./table.ts";
+export {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatInterval,
+  formatLoss,
+  formatPercent,
+  formatRouge,
+} from "./format.ts";
+export {
+  DISPLAY_COLUMNS,
+  type MetricsJson,
+  renderCsv,
+  renderJson,
+  renderMarkdown,
+  writeMetricsFiles,
+  type WrittenMetrics,
+} from "./table_files.ts";
+export { renderSvg, rougeVsMemorySpec, rougeVsParamsSpec, validationLossSpec } from "./charts.ts";
+export {
+  DEFAULT_REPORT_TITLE,
+  DEFAULT_SAMPLE_COUNT,
+  escapeHtml,
+  pickSamples,
+  renderReportHtml,
+  type ReportOptions,
+} from "./html.ts";

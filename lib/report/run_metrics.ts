@@ -1,0 +1,193 @@
+/**
+ * The input of the report: one record per evaluated run (a method × seed cell), and its
+ * validation. Every other module in `lib/report/` trusts a `RunMetrics` that passed
+ * {@linkcode validateRunMetrics}.
+ *
+ * @module
+ */
+
+/** A 95% confidence interval `[low, high]` (bootstrap over test examples). */
+export type ConfidenceInterval = [low: number, high: number];
+
+/** One test example with the summary a run produced for it. */
+export interface SamplePrediction {
+  /** Example id, the same across methods and seeds (used to line predictions up). */
+  id: string;
+  /** The input document. */
+  document: string;
+  /** The human-written reference summary. */
+  reference: string;
+  /** The summary the tuned model generated. */
+  prediction: string;
+}
+
+/**
+ * Everything the table and the report show about one evaluated run: the tuning method, the
+ * seed, the test ROUGE F-measures (fractions in 0..1) with their CIs, training figures and
+ * the test predictions.
+ */
+export interface RunMetrics {
+  /** Tuning method name, e.g. `"prompt"`, `"lora"`, `"full"`, `"ia3"`. One table row per method. */
+  method: string;
+  /** Training seed; several seeds of one method are averaged into one row. */
+  seed: number;
+  /** Corpus ROUGE-1 F-measure on the test split (0..1). */
+  rouge1: number;
+  /** 95% bootstrap CI of `rouge1`. */
+  rouge1Ci: ConfidenceInterval;
+  /** Corpus ROUGE-2 F-measure on the test split (0..1). */
+  rouge2: number;
+  /** 95% bootstrap CI of `rouge2`. */
+  rouge2Ci: ConfidenceInterval;
+  /** Corpus ROUGE-L F-measure on the test split (0..1). */
+  rougeL: number;
+  /** 95% bootstrap CI of `rougeL`. */
+  rougeLCi: ConfidenceInterval;
+  /** Validation loss of the evaluated (best) checkpoint, nats per token. */
+  validationLoss: number;
+  /** Validation loss after each epoch, in order (at least one value). */
+  validationLossCurve: number[];
+  /** Number of parameters the optimizer updated. */
+  trainableParams: number;
+  /** Number of parameters of the whole model including adapters/soft prompt. */
+  totalParams: number;
+  /** Training wall time, seconds. */
+  trainSeconds: number;
+  /** Training throughput, tokens per second. */
+  tokensPerSecond: number;
+  /** Peak process resident set size while training, bytes. */
+  peakTrainRssBytes: number;
+  /** Peak bytes held by TensorFlow.js tensors while training. */
+  peakTrainTensorBytes: number;
+  /** Peak process resident set size while evaluating, bytes. */
+  peakEvalRssBytes: number;
+  /** Peak bytes held by TensorFlow.js tensors while evaluating. */
+  peakEvalTensorBytes: number;
+  /** Evaluation (generation + scoring) wall time, seconds. */
+  evalSeconds: number;
+  /** Test predictions, in the order the evaluate stage wrote them. */
+  samples: SamplePrediction[];
+}
+
+/** The numeric fields of {@linkcode RunMetrics}; each must be a finite number. */
+export const NUMERIC_FIELDS = [
+  "rouge1",
+  "rouge2",
+  "rougeL",
+  "validationLoss",
+  "trainableParams",
+  "totalParams",
+  "trainSeconds",
+  "tokensPerSecond",
+  "peakTrainRssBytes",
+  "peakTrainTensorBytes",
+  "peakEvalRssBytes",
+  "peakEvalTensorBytes",
+  "evalSeconds",
+] as const;
+
+/** The confidence-interval fields of {@linkcode RunMetrics}; each must be `[low, high]`. */
+export const INTERVAL_FIELDS = ["rouge1Ci", "rouge2Ci", "rougeLCi"] as const;
+
+/**
+ * A report input that is missing or malformed. `where` names the run (`method=lora seed=1`)
+ * or the file and line; `field` names the metric or key that is wrong.
+ */
+export class ReportInputError extends Error {
+  /** The run or file the bad value belongs to. */
+  readonly where: string;
+  /** The metric or key that is missing or wrong. */
+  readonly field: string;
+
+  /** Builds the message `<where>: <field> <problem>`. */
+  constructor(where: string, field: string, problem: string) {
+    super(`${where}: ${field} ${problem}`);
+    this.name = "ReportInputError";
+    this.where = where;
+    this.field = field;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "missing";
+  return `must be a finite number, got ${JSON.stringify(value) ?? String(value)}`;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+/**
+ * Checks one run record field by field and returns it unchanged. Throws
+ * {@linkcode ReportInputError} naming the method, the seed and the first bad field: a missing or
+ * non-finite number, a ROUGE score outside 0..1, a CI that is not `[low, high]` with
+ * low ≤ high, an empty loss curve, no trainable parameters, trainable > total parameters, a negative size or time, or a
+ * sample whose id/document/reference/prediction is not a string.
+ */
+export function validateRunMetrics(run: RunMetrics): RunMetrics {
+  if (typeof run.method !== "string" || run.method.trim() === "") {
+    throw new ReportInputError(`seed=${run.seed}`, "method", "must be a non-empty string");
+  }
+  const where = `method=${run.method} seed=${run.seed}`;
+  if (!Number.isInteger(run.seed)) {
+    throw new ReportInputError(where, "seed", "must be an integer");
+  }
+  for (const field of NUMERIC_FIELDS) {
+    const value: unknown = run[field];
+    if (!isFiniteNumber(value)) throw new ReportInputError(where, field, describe(value));
+    if (value < 0 && field !== "validationLoss") {
+      throw new ReportInputError(where, field, `must not be negative, got ${value}`);
+    }
+  }
+  for (const field of ["rouge1", "rouge2", "rougeL"] as const) {
+    if (run[field] > 1) {
+      throw new ReportInputError(where, field, `must be a fraction in 0..1, got ${run[field]}`);
+    }
+  }
+  for (const field of INTERVAL_FIELDS) {
+    const value: unknown = run[field];
+    if (value === undefined) throw new ReportInputError(where, field, "missing");
+    if (
+      !Array.isArray(value) || value.length !== 2 || !value.every(isFiniteNumber) ||
+      value[0] > value[1]
+    ) {
+      throw new ReportInputError(
+        where,
+        field,
+        `must be [low, high] with low <= high, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  const curve: unknown = run.validationLossCurve;
+  if (curve === undefined) throw new ReportInputError(where, "validationLossCurve", "missing");
+  if (!Array.isArray(curve) || curve.length === 0 || !curve.every(isFiniteNumber)) {
+    throw new ReportInputError(
+      where,
+      "validationLossCurve",
+      "must be a non-empty list of finite numbers",
+    );
+  }
+  for (const field of ["trainableParams", "totalParams"] as const) {
+    if (run[field] < 1) {
+      throw new ReportInputError(where, field, `must be at least 1, got ${run[field]}`);
+    }
+  }
+  if (run.trainableParams > run.totalParams) {
+    throw new ReportInputError(
+      where,
+      "trainableParams",
+      `(${run.trainableParams}) exceeds totalParams (${run.totalParams})`,
+    );
+  }
+  if (!Array.isArray(run.samples)) {
+    throw new ReportInputError(where, "samples", "must be a list of predictions");
+  }
+  run.samples.forEach((sample, index) => {
+    for (const key of ["id", "document", "reference", "prediction"] as const) {
+      if (typeof sample?.[key] !== "string") {
+        throw new ReportInputError(where, `samples[${index}].${key}`, "must be a string");
+      }
+    }
+  });
+  return run;
+}

@@ -1,0 +1,198 @@
+/**
+ * The metrics table as files: `metrics.md` for people (and the console), `metrics.json` and
+ * `metrics.csv` (RFC 4180) for programs, with raw numbers in base units.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatInterval,
+  formatLoss,
+  formatPercent,
+  formatRouge,
+} from "./format.ts";
+import { INTERVAL_FIELDS, type RunMetrics } from "./run_metrics.ts";
+import { type MethodRow, type MetricsTable, SUMMARY_FIELDS } from "./table.ts";
+
+/** A column of the human-readable table: its header and how a row shows in it. */
+export interface DisplayColumn {
+  /** Column header. */
+  header: string;
+  /** The main cell text for one row. */
+  cell(row: MethodRow): string;
+  /** Secondary text shown after the main text (a CI, a share), if any. */
+  detail?(row: MethodRow): string;
+}
+
+/** The columns of `metrics.md` and of the table in `report.html`, in order. */
+export const DISPLAY_COLUMNS: readonly DisplayColumn[] = [
+  { header: "Method", cell: (row) => row.method },
+  { header: "Seeds", cell: (row) => String(row.seeds.length) },
+  {
+    header: "ROUGE-1",
+    cell: (row) => formatRouge(row.rouge1),
+    detail: (row) => formatInterval(row.rouge1Ci),
+  },
+  {
+    header: "ROUGE-2",
+    cell: (row) => formatRouge(row.rouge2),
+    detail: (row) => formatInterval(row.rouge2Ci),
+  },
+  {
+    header: "ROUGE-L",
+    cell: (row) => formatRouge(row.rougeL),
+    detail: (row) => formatInterval(row.rougeLCi),
+  },
+  { header: "Val. loss", cell: (row) => formatLoss(row.validationLoss) },
+  {
+    header: "Trainable params",
+    cell: (row) => formatCount(row.trainableParams),
+    detail: (row) => `(${formatPercent(row.trainablePercent)})`,
+  },
+  { header: "Train time", cell: (row) => formatDuration(row.trainSeconds) },
+  {
+    header: "Peak train memory",
+    cell: (row) => formatBytes(row.peakTrainRssBytes),
+    detail: (row) => `(tensors ${formatBytes(row.peakTrainTensorBytes)})`,
+  },
+  {
+    header: "Peak eval memory",
+    cell: (row) => formatBytes(row.peakEvalRssBytes),
+    detail: (row) => `(tensors ${formatBytes(row.peakEvalTensorBytes)})`,
+  },
+  { header: "Tokens/s", cell: (row) => formatCount(row.tokensPerSecond) },
+];
+
+/** The full text of a column's cell for one row: main text, then its detail if any. */
+export function cellText(column: DisplayColumn, row: MethodRow): string {
+  const detail = column.detail?.(row);
+  return detail === undefined ? column.cell(row) : `${column.cell(row)} ${detail}`;
+}
+
+/** What the figures mean; printed under the Markdown table and the HTML table. */
+export const TABLE_NOTES: readonly string[] = [
+  "ROUGE: F-measure ×100 on the test split; [95% bootstrap CI] (with several seeds, the mean of the per-seed bounds).",
+  "With several seeds: mean ± sample standard deviation over seeds. Val. loss: nats per token of the evaluated checkpoint.",
+  "Memory: peak process RSS (peak TensorFlow.js tensor bytes); 1 MB = 10^6 bytes. Tokens/s: training throughput.",
+];
+
+function markdownCell(text: string): string {
+  return text.replaceAll("|", "\\|").replaceAll(/\r?\n/g, " ");
+}
+
+/**
+ * The table as Markdown with padded columns, so it reads well both rendered and printed to a
+ * terminal, followed by notes on units. Returns the text; writes nothing.
+ */
+export function renderMarkdown(table: MetricsTable): string {
+  const header = DISPLAY_COLUMNS.map((column) => markdownCell(column.header));
+  const body = table.rows.map((row) =>
+    DISPLAY_COLUMNS.map((column) => markdownCell(cellText(column, row)))
+  );
+  const widths = header.map((text, index) =>
+    Math.max(3, text.length, ...body.map((cells) => cells[index].length))
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((text, index) => text.padEnd(widths[index])).join(" | ")} |`;
+  const rule = `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`;
+  const notes = TABLE_NOTES.map((note) => `- ${note}`);
+  return [line(header), rule, ...body.map(line), "", ...notes, ""].join("\n");
+}
+
+/** The machine-readable table: units, one object per method row, and the per-run records. */
+export interface MetricsJson {
+  /** Units of the raw numbers. */
+  units: Record<string, string>;
+  /** The table rows (means, sample standard deviations, mean CI bounds). */
+  rows: MethodRow[];
+  /** The runs the rows were computed from, without their predictions. */
+  runs: Omit<RunMetrics, "samples">[];
+}
+
+/** Units of every raw figure in `metrics.json` and `metrics.csv`. */
+export const RAW_UNITS: Readonly<Record<string, string>> = {
+  rouge: "F-measure as a fraction 0..1; *Ci = [low, high] 95% bootstrap interval",
+  validationLoss: "nats per token",
+  params: "count",
+  trainablePercent: "percent of totalParams",
+  seconds: "s",
+  bytes: "bytes",
+  tokensPerSecond: "training tokens per second",
+  std: "sample standard deviation over seeds (n - 1); null with one seed",
+};
+
+/** The table as `metrics.json` content: {@linkcode MetricsJson}, pretty-printed. */
+export function renderJson(table: MetricsTable, runs: readonly RunMetrics[]): string {
+  const content: MetricsJson = {
+    units: { ...RAW_UNITS },
+    rows: table.rows,
+    runs: runs.map(({ samples: _samples, ...figures }) => figures),
+  };
+  return JSON.stringify(content, null, 2) + "\n";
+}
+
+function csvField(value: string | number | null): string {
+  const text = value === null ? "" : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * The table as RFC 4180 CSV (CRLF line ends, quoted where needed) with raw numbers: `method`,
+ * `seeds` (count), `seed_list` (space-separated), then `<field>.mean` / `<field>.std` for every
+ * summarised field and `<interval>.low` / `<interval>.high` for every ROUGE CI.
+ */
+export function renderCsv(table: MetricsTable): string {
+  const header = ["method", "seeds", "seed_list"];
+  for (const field of SUMMARY_FIELDS) header.push(`${field}.mean`, `${field}.std`);
+  for (const field of INTERVAL_FIELDS) header.push(`${field}.low`, `${field}.high`);
+  const lines = [header.map(csvField).join(",")];
+  for (const row of table.rows) {
+    const cells: (string | number | null)[] = [
+      row.method,
+      row.seeds.length,
+      row.seeds.join(" "),
+    ];
+    for (const field of SUMMARY_FIELDS) cells.push(row[field].mean, row[field].std);
+    for (const field of INTERVAL_FIELDS) cells.push(row[field][0], row[field][1]);
+    lines.push(cells.map(csvField).join(","));
+  }
+  return lines.join("\r\n") + "\r\n";
+}
+
+/** Paths of the files {@linkcode writeMetricsFiles} wrote, and the Markdown text. */
+export interface WrittenMetrics {
+  /** The Markdown table, for printing to the console. */
+  markdown: string;
+  /** Path of `metrics.md`. */
+  markdownPath: string;
+  /** Path of `metrics.json`. */
+  jsonPath: string;
+  /** Path of `metrics.csv`. */
+  csvPath: string;
+}
+
+/**
+ * Writes `metrics.md`, `metrics.json` and `metrics.csv` into `dir` (which must exist) and returns
+ * their paths with the Markdown text. Throws what `Deno.writeTextFile` throws.
+ */
+export async function writeMetricsFiles(
+  dir: string,
+  table: MetricsTable,
+  runs: readonly RunMetrics[],
+): Promise<WrittenMetrics> {
+  const markdown = renderMarkdown(table);
+  const written = {
+    markdown,
+    markdownPath: join(dir, "metrics.md"),
+    jsonPath: join(dir, "metrics.json"),
+    csvPath: join(dir, "metrics.csv"),
+  };
+  await Deno.writeTextFile(written.markdownPath, markdown);
+  await Deno.writeTextFile(written.jsonPath, renderJson(table, runs));
+  await Deno.writeTextFile(written.csvPath, renderCsv(table));
+  return written;
+}

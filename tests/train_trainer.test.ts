@@ -452,3 +452,12 @@ Deno.test("prompt: the soft prompt trains through the prefix hook and its positi
   applied.dispose();
   disposeModel(model);
 });
+
+Deno.test("trainer: max_steps spans epochs; validation every K steps and at the last step", async () => {
+  // 16 examples, batch 4 → 4 steps per epoch; 7 steps end in the middle of epoch 2.
+  const { result } = await loraRun({ maxSteps: 7, evalEverySteps: 3 }, {}, 0);
+  assertEquals(result.steps, 7);
+  assertEquals(result.validationSteps, [3, 6, 7]);
+  assertEquals(result.epochs, 1.75);
+  assertEquals(result.trainLoss.length, 7);
+});

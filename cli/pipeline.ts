@@ -273,6 +273,9 @@ async function main(args: string[]): Promise<number> {
             `${summary.skipped.length} fresh`,
             `${summary.failed.length} failed`,
           ];
+        if (summary.restored.length > 0) {
+          parts.push(`${summary.restored.length} restored from the run cache`);
+        }
         console.log(`${file}: ${parts.join(", ")}`);
       }
       return summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;

@@ -145,3 +145,21 @@ stages:
   const again = await runCli(dir, ["--json"]);
   assertEquals(again.events.find((e) => e.event === "finish")!.metrics!.inputs, 3);
 });
+
+Deno.test("run cache: switching a param back restores the earlier results without rerunning", async () => {
+  const dir = await freshProject();
+  const set = ["--set", "train-lora.params.r=16"];
+  const changed = await runCli(dir, ["--json", ...set]);
+  assertEquals(stagesWith(changed, "start"), ["train-lora", "evaluate[method=lora]", "aggregate"]);
+  const status = await statusLines(dir);
+  assertIncludes(status["train-lora"], "params.r 16 → 8; a run with these inputs is cached");
+  assertIncludes(status["aggregate"], "a run with these inputs is cached");
+  const back = await runCli(dir, ["--json"]);
+  assertEquals(back.code, 0);
+  assertEquals(stagesWith(back, "start"), []);
+  const restored = back.events.filter((e) => e.reason?.startsWith("restored from the run cache"));
+  assertEquals(restored.map((e) => e.stage), ["train-lora", "evaluate[method=lora]", "aggregate"]);
+  assertEquals(Object.values(await statusLines(dir)), Array(7).fill("fresh"));
+  const forced = await runCli(dir, ["--json", "--force", "--stage", "train-lora", ...set]);
+  assertEquals(stagesWith(forced, "start"), ["train-lora"]);
+});

@@ -91,7 +91,8 @@ export class ConsoleReporter implements Reporter {
         break;
       }
       case "skip":
-        if (!this.quietSkips) this.#print(`✓ ${event.stage}: fresh, skipped`);
+        if (event.reason !== "fresh") this.#print(`✓ ${event.stage}: ${event.reason}`);
+        else if (!this.quietSkips) this.#print(`✓ ${event.stage}: fresh, skipped`);
         break;
       case "would-run":
         this.#print(`• ${event.stage}: would run (${event.reason})`);

@@ -1,4 +1,4 @@
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   commitOutput,
   type LockEntry,
@@ -14,7 +14,13 @@ import type { Pipeline, StageSpec } from "../dag/types.ts";
 import type { Executor, StageHandle } from "./executor.ts";
 import type { Reporter } from "./progress.ts";
 import { sandboxCommand, sandboxEnv } from "./sandbox.ts";
-import { Planner, type StageState, type StageStatus } from "./staleness.ts";
+import {
+  Planner,
+  RESTORABLE_REASON,
+  runCachePath,
+  type StageState,
+  type StageStatus,
+} from "./staleness.ts";
 import type { WorkerJob } from "./stage_worker.ts";
 import type { MetricValue } from "./types.ts";
 
@@ -40,6 +46,8 @@ export interface RunOptions {
 export interface RunSummary {
   ran: string[];
   skipped: string[];
+  /** Stale stages whose earlier result for the same inputs came back from the run cache. */
+  restored: string[];
   failed: string[];
   /** Stages that would run (dry run only). */
   wouldRun: string[];
@@ -105,6 +113,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const summary: RunSummary = {
     ran: [],
     skipped: [],
+    restored: [],
     failed: [],
     wouldRun: [],
     cancelled: false,
@@ -113,8 +122,18 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
 
   if (options.dryRun) {
     for (const status of await planner.status(selected)) {
-      const reasons = forced.has(status.stage) && status.fresh ? ["forced"] : status.reasons;
-      if (reasons.length === 0) {
+      const forcedFresh = forced.has(status.stage) && (status.fresh || restorable(status));
+      const reasons = forcedFresh ? ["forced"] : status.reasons;
+      if (!forcedFresh && restorable(status)) {
+        summary.restored.push(status.stage);
+        options.reporter.event({
+          event: "skip",
+          stage: status.stage,
+          reason: `would restore from the run cache (${
+            reasons.filter((r) => r !== RESTORABLE_REASON).join("; ")
+          })`,
+        });
+      } else if (reasons.length === 0) {
         summary.skipped.push(status.stage);
         options.reporter.event({ event: "skip", stage: status.stage, reason: "fresh" });
       } else {
@@ -179,12 +198,29 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       options.reporter.event({ event: "skip", stage: spec.name, reason: "fresh" });
       return;
     }
+    if (!forced.has(spec.name)) {
+      const cached = planner.cachedRun(state);
+      if (cached) {
+        outputs.set(spec.name, cached.output);
+        lock.stages[spec.name] = cached;
+        await saveLock();
+        done.add(spec.name);
+        summary.restored.push(spec.name);
+        options.reporter.event({
+          event: "skip",
+          stage: spec.name,
+          reason: `restored from the run cache (${planner.reasons(spec, state).join("; ")})`,
+        });
+        return;
+      }
+    }
     const reasons = forced.has(spec.name) ? ["forced"] : planner.reasons(spec, state);
     const result = await executeStage(pipeline, spec, state, outputs, options, handles, reasons);
     if (result.ok) {
       outputs.set(spec.name, result.entry.output);
       lock.stages[spec.name] = result.entry;
       await saveLock();
+      await saveRunCache(pipeline.cacheDir, result.entry);
       done.add(spec.name);
       summary.ran.push(spec.name);
     } else if (!summary.cancelled) {
@@ -354,6 +390,19 @@ async function ensureDir(path: string): Promise<string> {
 /** Remove attempt folders left by killed runs (the caller holds the run lock). */
 async function cleanTemporary(cacheDir: string): Promise<void> {
   await Deno.remove(join(cacheDir, "tmp"), { recursive: true }).catch(() => {});
+}
+
+function restorable(status: StageStatus): boolean {
+  return status.reasons.includes(RESTORABLE_REASON);
+}
+
+/** Remember a finished run by its key so the same inputs never need computing again. */
+async function saveRunCache(cacheDir: string, entry: LockEntry): Promise<void> {
+  const path = runCachePath(cacheDir, entry.key);
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(temp, JSON.stringify(entry));
+  await Deno.rename(temp, path);
 }
 
 async function saveQuietly(stats: StatCache): Promise<void> {

@@ -32,6 +32,14 @@ export interface StageState {
   globBases: string[];
 }
 
+/** Reason added when a stale stage's result can be restored from the run cache. */
+export const RESTORABLE_REASON = "a run with these inputs is cached: restored without rerunning";
+
+/** Where the run cache keeps the lock entry of the run with stage key `key`. */
+export function runCachePath(cacheDir: string, key: string): string {
+  return join(cacheDir, "runs", key.slice(0, 2), `${key}.json`);
+}
+
 /** Whether a stage is fresh and, when not, why (one short line per reason). */
 export interface StageStatus {
   stage: string;
@@ -132,19 +140,31 @@ export class Planner {
    */
   async status(names = this.pipeline.order): Promise<StageStatus[]> {
     const stale = new Set<string>();
+    // Output each stage will have after a run, where already known (fresh or in the run cache).
+    const outputs = new Map<string, string>();
     const result: StageStatus[] = [];
     for (const name of names) {
       const spec = this.pipeline.stages.get(name)!;
       const upstream: Record<string, string> = {};
       const staleUpstream: string[] = [];
       for (const need of spec.needs) {
-        upstream[need] = this.lock.stages[need]?.output ?? "";
+        upstream[need] = outputs.get(need) ?? this.lock.stages[need]?.output ?? "";
         if (stale.has(need)) staleUpstream.push(need);
       }
       let reasons: string[];
       try {
         const state = await this.state(spec, upstream);
-        reasons = this.isFresh(spec, state) ? [] : this.reasons(spec, state);
+        if (this.isFresh(spec, state)) {
+          reasons = [];
+          if (staleUpstream.length === 0) outputs.set(name, this.lock.stages[name].output);
+        } else {
+          reasons = this.reasons(spec, state);
+          const cached = staleUpstream.length === 0 ? this.cachedRun(state) : undefined;
+          if (cached) {
+            outputs.set(name, cached.output);
+            reasons.push(RESTORABLE_REASON);
+          }
+        }
       } catch (error) {
         reasons = [(error as Error).message];
       }
@@ -155,10 +175,27 @@ export class Planner {
         );
         reasons.push(...staleUpstream.map((need) => `upstream ${need} stale`));
       }
-      if (reasons.length > 0) stale.add(name);
+      if (reasons.length > 0 && !outputs.has(name)) stale.add(name);
       result.push({ stage: name, fresh: reasons.length === 0, reasons });
     }
     return result;
+  }
+
+  /**
+   * A finished run of exactly this state (same key) from the run cache whose output is still
+   * stored, or undefined. Lets a stage switch back to earlier params without recomputing.
+   */
+  cachedRun(state: StageState): LockEntry | undefined {
+    try {
+      const entry = JSON.parse(
+        Deno.readTextFileSync(runCachePath(this.pipeline.cacheDir, state.key)),
+      ) as LockEntry;
+      return entry.key === state.key && hasOutput(this.pipeline.cacheDir, entry.output)
+        ? entry
+        : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }
 

@@ -8,7 +8,8 @@
 # logs. On success it prints `export SLURM_CONF=STATE_DIR/slurm.conf`; clients (sbatch, squeue,
 # scontrol, peftlab) find the cluster through that variable. Stop it with scripts/slurm/stop.sh.
 #
-# Exit codes: 0 started (or already running), 3 not root, 4 packages missing, 1 failed to start.
+# Exit codes: 0 started (or already running), 1 failed to start, 3 not root, 4 packages missing,
+# 5 ports 6817/6818 taken by another cluster.
 set -euo pipefail
 
 STATE_DIR="${1:-${PEFTLAB_SLURM_DIR:-/tmp/peftlab-slurm}}"
@@ -39,6 +40,15 @@ if [ -f "$CONF" ] && timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; then
   echo "export SLURM_CONF=$CONF"
   exit 0
 fi
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 6817 6818; do
+  if port_busy "$port"; then
+    echo "slurm: port $port is in use: another SLURM cluster runs on this machine" \
+      "(stop it first, e.g. scripts/slurm/stop.sh /tmp/peftlab-slurm)" >&2
+    exit 5
+  fi
+done
 
 started_ms=$(date +%s%3N)
 chmod 0755 "$STATE_DIR"
@@ -110,8 +120,13 @@ slurmd -f "$CONF"
 
 deadline=$(( $(date +%s) + START_TIMEOUT_SECONDS ))
 until sinfo -h -N -o "%N %t" 2>/dev/null | grep -Eq "^$NODE_NAME (idle|mix|alloc)"; do
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "slurm: node $NODE_NAME not idle after ${START_TIMEOUT_SECONDS}s; logs in $STATE_DIR/log" >&2
+  daemons_gone=""
+  for pid_file in "$STATE_DIR/slurmctld.pid" "$STATE_DIR/slurmd.pid"; do
+    if [ -f "$pid_file" ] && ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then daemons_gone=1; fi
+  done
+  if [ "$(date +%s)" -ge "$deadline" ] || [ -n "$daemons_gone" ]; then
+    echo "slurm: node $NODE_NAME not idle (a daemon exited, or ${START_TIMEOUT_SECONDS}s passed);" \
+      "logs in $STATE_DIR/log" >&2
     sinfo -N 2>&1 | sed 's/^/  sinfo: /' >&2 || true
     tail -n 20 "$STATE_DIR/log/slurmctld.log" "$STATE_DIR/log/slurmd.log" >&2 || true
     exit 1

@@ -15,7 +15,7 @@ STOP_TIMEOUT_SECONDS=20
 wait_gone() { # pid-file
   [ -f "$1" ] || return 0
   local pid deadline
-  pid="$(cat "$1")"
+  pid="$(cat "$1" 2>/dev/null)" || return 0
   deadline=$(( $(date +%s) + STOP_TIMEOUT_SECONDS ))
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then

@@ -104,3 +104,53 @@ function isFile(path: string): boolean {
     return false;
   }
 }
+
+/** A job as `squeue -t all` lists it. */
+export interface ListedJob {
+  jobId: string;
+  name: string;
+  state: string;
+  reason: string;
+}
+
+/** Every job the test cluster still knows (finished ones included), oldest first. */
+export async function listJobs(cluster: TestCluster): Promise<ListedJob[]> {
+  const output = await new Deno.Command("squeue", {
+    args: ["-h", "-t", "all", "-o", "%i|%j|%T|%r"],
+    env: cluster.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) throw new Error(new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout).split("\n").filter(Boolean).map((line) => {
+    const [jobId, name, state, reason] = line.split("|");
+    return { jobId, name, state, reason };
+  }).sort((a, b) => Number(a.jobId) - Number(b.jobId));
+}
+
+/** One line of `scontrol show job -o ID` (the job's full record). */
+export async function showJob(cluster: TestCluster, jobId: string): Promise<string> {
+  const output = await new Deno.Command("scontrol", {
+    args: ["show", "job", "-o", jobId],
+    env: cluster.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) throw new Error(new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout).trim();
+}
+
+/** Wait until `check` returns a value other than undefined; throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

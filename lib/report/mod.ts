@@ -10,6 +10,7 @@
 export {
   type ConfidenceInterval,
   ReportInputError,
+  RUN_METRIC_KEYS,
   type RunMetrics,
   type SamplePrediction,
   validateRunMetrics,

@@ -90,6 +90,16 @@ export const NUMERIC_FIELDS = [
 export const INTERVAL_FIELDS = ["rouge1Ci", "rouge2Ci", "rougeLCi"] as const;
 
 /**
+ * Every figure of a {@linkcode RunMetrics} besides method, seed and samples: the metric keys an
+ * evaluate stage's `metrics.json` must carry, spelled exactly as the fields.
+ */
+export const RUN_METRIC_KEYS = [
+  ...NUMERIC_FIELDS,
+  ...INTERVAL_FIELDS,
+  "validationLossCurve",
+] as const;
+
+/**
  * A report input that is missing or malformed. `where` names the run (`method=lora seed=1`)
  * or the file and line; `field` names the metric or key that is wrong.
  */
@@ -98,6 +108,8 @@ export class ReportInputError extends Error {
   readonly where: string;
   /** The metric or key that is missing or wrong. */
   readonly field: string;
+  /** What is wrong with it, e.g. `missing`. */
+  readonly problem: string;
 
   /** Builds the message `<where>: <field> <problem>`. */
   constructor(where: string, field: string, problem: string) {
@@ -105,6 +117,7 @@ export class ReportInputError extends Error {
     this.name = "ReportInputError";
     this.where = where;
     this.field = field;
+    this.problem = problem;
   }
 }
 

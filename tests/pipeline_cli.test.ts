@@ -137,3 +137,18 @@ stages:
   assertEquals(result.code, 2);
   assertIncludes(result.stderr, "run the pipeline first");
 });
+
+Deno.test("outputs: metrics.json holds { metrics } unless the stage wrote its own", async () => {
+  const dir = await makeProject(`
+stages:
+  plain: { uses: stages/write.ts, params: { value: 7 } }
+  table: { uses: stages/own_metrics.ts }
+`);
+  assertEquals((await runCli(dir, [])).code, 0);
+  const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
+  const read = (stage: string) =>
+    Deno.readTextFile(join(dir, "artifacts/outputs", lock.stages[stage].output, "metrics.json"));
+  assertEquals(JSON.parse(await read("plain")).metrics.value, 7);
+  assertEquals(JSON.parse(await read("table")), { table: [1, 2] });
+  assertEquals(lock.stages.table.metrics, { rows: 2 });
+});

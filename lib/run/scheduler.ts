@@ -333,7 +333,8 @@ async function executeStage(
     }
     if (exit.code === 0 && !error) {
       try {
-        metrics ??= JSON.parse(await Deno.readTextFile(join(outDir, "metrics.json")));
+        metrics ??= JSON.parse(await Deno.readTextFile(join(outDir, "metrics.json"))).metrics;
+        if (!metrics) throw new Error("the stage reported no metrics");
         const missing = [];
         for (const out of spec.outs) {
           try {

@@ -1,7 +1,7 @@
 /**
  * Entry point of a sandboxed stage process: `deno run <sandbox flags> stage_worker.ts job.json`.
- * Imports the stage module, calls its `run(ctx)`, writes `metrics.json` into the output folder
- * and reports progress, log lines, the result or the error as event lines on stdout.
+ * Imports the stage module, calls its `run(ctx)`, writes `metrics.json` (`{ "metrics": {…} }`,
+ * unless the stage wrote its own) into the output folder and reports progress, log lines, the result or the error as event lines on stdout.
  *
  * @module
  */
@@ -83,7 +83,15 @@ async function main(jobFile: string): Promise<number> {
       throw new TypeError(`${job.module} does not export a run(ctx) function`);
     }
     const metrics = checkMetrics(await module.run(ctx));
-    await Deno.writeTextFile(`${job.outDir}/metrics.json`, JSON.stringify(metrics, null, 2) + "\n");
+    // metrics.json holds the StageResult ({ "metrics": {…} }) unless the stage wrote its own.
+    const metricsPath = `${job.outDir}/metrics.json`;
+    try {
+      await Deno.writeTextFile(metricsPath, JSON.stringify({ metrics }, null, 2) + "\n", {
+        createNew: true,
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
     emit({ type: "result", metrics });
     return 0;
   } catch (error) {

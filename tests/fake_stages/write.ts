@@ -12,7 +12,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       continue;
     }
     const metrics = JSON.parse(await Deno.readTextFile(`${path}/metrics.json`));
-    upstreamSum += Number(metrics.value ?? 0);
+    upstreamSum += Number(metrics.metrics.value ?? 0);
     const parts = ["result.json", "inputs.json", "stamp"].map((file) =>
       Deno.readTextFile(`${path}/${file}`).catch(() => "")
     );

@@ -448,10 +448,10 @@ export class SlurmExecutor implements Executor {
 
   /** A reused output's metrics reach the scheduler as if the stage had just run. */
   async #replayResult(tracked: TrackedJob): Promise<void> {
-    tracked.onEvent({
-      type: "log",
-      message: `[slurm] reusing the output of job ${tracked.jobId} from an earlier run`,
-    });
+    this.#appendLog(
+      tracked,
+      `[slurm] reusing the output of job ${tracked.jobId} from an earlier run\n`,
+    );
     try {
       const metrics = JSON.parse(await Deno.readTextFile(join(tracked.job.outDir, "metrics.json")));
       tracked.onEvent({ type: "result", metrics });

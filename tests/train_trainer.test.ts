@@ -406,7 +406,9 @@ Deno.test("memory: LoRA's peak training memory is below full fine-tuning of all 
   const loraPeak = await peak("lora", { r: 4 });
   const fullPeak = await peak("full", { layers: "all" });
   const weightBytes = 4 * createSizes(config).reduce((a, b) => a + b, 0);
+  const ia3Peak = await peak("ia3", {});
   assert(loraPeak < fullPeak, `LoRA ${loraPeak} B vs full ${fullPeak} B`);
+  assert(ia3Peak < fullPeak, `IA³ ${ia3Peak} B vs full ${fullPeak} B`);
   // Full fine-tuning holds at least weights + gradients + two AdamW moments.
   assert(
     fullPeak - loraPeak > 2 * weightBytes,

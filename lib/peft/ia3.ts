@@ -112,6 +112,22 @@ function fullScale(layer: Ia3Layer): tf.Tensor1D {
     : layer.scale as tf.Tensor1D;
 }
 
+/** The layer's weight `[in, out]` and bias `[out]` with its IA³ scales folded in. */
+function scaledParameters(
+  layer: Ia3Layer,
+  weight: tf.Tensor,
+  bias: tf.Tensor,
+): [tf.Tensor2D, tf.Tensor1D] {
+  if (layer.plan.feedforward) {
+    return [tf.mul(weight, tf.reshape(layer.scale, [-1, 1])) as tf.Tensor2D, bias as tf.Tensor1D]; // rows
+  }
+  const scale = fullScale(layer); // (out)
+  return [
+    tf.mul(weight, tf.reshape(scale, [1, -1])) as tf.Tensor2D, // columns
+    tf.mul(bias, scale) as tf.Tensor1D,
+  ];
+}
+
 function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): AppliedMethod {
   const plans = plan(linearShapesOf(model), config);
   for (const p of model.params.values()) p.trainable = false;
@@ -125,9 +141,13 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
     });
   }
   for (const layer of layers) {
-    model.linearWrappers.set(layer.module, (x, base) => {
-      if (layer.plan.feedforward) return base(tf.mul(x, layer.scale) as tf.Tensor2D); // (N, in)
-      return tf.mul(base(x), fullScale(layer)) as tf.Tensor2D; // (N, out)
+    const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
+    const bias = model.params.get(`${layer.module}.bias`)!; // (out)
+    // (x·l)·W + b = x·(diag(l)·W) + b and (x·W + b)·l = x·(W·diag(l)) + b·l: rescaling the weight
+    // per call keeps no extra (N, width) activation for back-propagation, only [in, out] ones.
+    model.linearWrappers.set(layer.module, (x) => {
+      const [scaledWeight, scaledBias] = scaledParameters(layer, weight, bias);
+      return tf.add(tf.matMul(x, scaledWeight), scaledBias) as tf.Tensor2D; // (N, out)
     });
   }
   let merged = false;
@@ -144,13 +164,10 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
         const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
         const bias = model.params.get(`${layer.module}.bias`)!; // (out)
         tf.tidy(() => {
-          if (layer.plan.feedforward) {
-            weight.assign(tf.mul(weight, tf.reshape(layer.scale, [-1, 1]))); // rows scaled
-          } else {
-            const scale = fullScale(layer);
-            weight.assign(tf.mul(weight, tf.reshape(scale, [1, -1]))); // columns scaled
-            bias.assign(tf.mul(bias, scale));
-          }
+          const [scaledWeight, scaledBias] = scaledParameters(layer, weight, bias);
+          weight.assign(scaledWeight);
+          // Feed-forward scales leave the bias as it is (assigning a variable to itself breaks it).
+          if (scaledBias !== bias) bias.assign(scaledBias);
         });
         model.linearWrappers.delete(layer.module);
       }

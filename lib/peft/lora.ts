@@ -112,22 +112,25 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
     index++;
   }
   let merged = false;
-  const install = () => {
-    pairs.forEach(({ module, a, b }, layerIndex) => {
-      model.linearWrappers.set(module, (x, base) => {
-        const y = base(x); // (N, out)
-        const input = mode.training && config.dropout > 0
-          ? tf.dropout(x, config.dropout, undefined, mode.seed * 1_009 + layerIndex)
-          : x; // (N, in)
-        // Scale the rank-r activations, not the (N, out) ones: one less full-width tensor kept
-        // for back-propagation per adapted layer.
-        const down = tf.mul(tf.matMul(input, a, false, true), scaling); // (N, r)
-        const up = tf.matMul(down, b, false, true); // (N, out)
-        return tf.add(y, up) as tf.Tensor2D;
-      });
+  /** scale·Aᵀ·Bᵀ `[in, out]`, the update to the Conv1D weight. */
+  const update = (a: tf.Variable, b: tf.Variable) =>
+    tf.matMul(tf.mul(a, scaling), b, true, true) as tf.Tensor2D; // (in, r)·(r, out)
+  pairs.forEach(({ module, a, b }, layerIndex) => {
+    const weight = model.params.get(`${module}.weight`)!; // (in, out)
+    const bias = model.params.get(`${module}.bias`)!; // (out)
+    model.linearWrappers.set(module, (x, base) => {
+      if (mode.training && config.dropout > 0) {
+        // PEFT's form, needed when dropout hits only the adapter's input.
+        const dropped = tf.dropout(x, config.dropout, undefined, mode.seed * 1_009 + layerIndex); // (N, in)
+        const down = tf.mul(tf.matMul(dropped, a, false, true), scaling); // (N, r)
+        return tf.add(base(x), tf.matMul(down, b, false, true)) as tf.Tensor2D; // (N, out)
+      }
+      // Without dropout, x·W + scale·x·Aᵀ·Bᵀ = x·(W + scale·Aᵀ·Bᵀ): folding the update per call
+      // keeps no (N, out) activation beyond the base layer's own for back-propagation (only
+      // [in, out] ones), so LoRA's training memory stays below full fine-tuning's; same speed.
+      return tf.add(tf.matMul(x, tf.add(weight, update(a, b))), bias) as tf.Tensor2D; // (N, out)
     });
-  };
-  install();
+  });
 
   const trainable = new Map<string, tf.Variable>();
   for (const { module, a, b } of pairs) {
@@ -149,8 +152,7 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
       if (merged) return;
       for (const { module, a, b } of pairs) {
         const weight = model.params.get(`${module}.weight`)!; // (in, out)
-        const folded = tf.tidy(() => tf.add(weight, tf.mul(tf.matMul(a, b, true, true), scaling)) // (in, r)·(r, out)
-        );
+        const folded = tf.tidy(() => tf.add(weight, update(a, b))); // the wrapper's sum
         weight.assign(folded as tf.Tensor);
         folded.dispose();
         model.linearWrappers.delete(module);

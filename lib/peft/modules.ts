@@ -58,10 +58,3 @@ export function selectTargets<T>(layers: Map<string, T>, targets: string[]): Map
 export function peftModulePath(moduleName: string): string {
   return `base_model.model.transformer.${moduleName}`;
 }
-
-/** Sum of sizes of a set of shapes. */
-export function countElements(shapes: Iterable<readonly number[]>): number {
-  let total = 0;
-  for (const shape of shapes) total += shape.reduce((a, b) => a * b, 1);
-  return total;
-}

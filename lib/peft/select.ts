@@ -8,12 +8,12 @@ import type * as tf from "@tensorflow/tfjs-core";
 import {
   assignData,
   expectTensor,
+  methodRecordFile,
   readJsonFile,
   readWeightsFile,
   tensorRecord,
   writeMethodDir,
 } from "./adapter_io.ts";
-import { methodRecordFile } from "./adapter_io.ts";
 import { readInt, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { CheckpointError } from "../model/safetensors.ts";

@@ -13,7 +13,7 @@ import type { MetricsTable } from "./table.ts";
 /** A Vega-Lite top-level spec (kept loose: Vega-Lite validates it when compiling). */
 export type ChartSpec = vl.TopLevelSpec;
 
-const CHART_WIDTH_PX = 400;
+const CHART_WIDTH_PX = 360;
 const CHART_HEIGHT_PX = 280;
 const HALF_CHART_WIDTH_PX = 320;
 const BYTES_PER_MB = 1e6;

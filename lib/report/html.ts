@@ -131,7 +131,7 @@ const STYLE = `
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 1280px; margin: 0 auto; padding: 32px 28px 64px; }
+main { max-width: 1360px; margin: 0 auto; padding: 32px 24px 64px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 40px 0 12px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 0 0 8px; }
@@ -139,9 +139,9 @@ h4 { font-size: 12px; margin: 0 0 4px; text-transform: uppercase; letter-spacing
 .lead { color: var(--muted); margin: 0; }
 .table-scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
 table.metrics { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 14px; }
-table.metrics th, table.metrics td { padding: 8px 12px; text-align: right; white-space: nowrap;
+table.metrics th, table.metrics td { padding: 8px 10px; text-align: right; white-space: nowrap;
   border-bottom: 1px solid var(--line); }
-table.metrics thead th { background: var(--soft); font-weight: 600; }
+table.metrics thead th { background: var(--soft); font-weight: 600; white-space: normal; vertical-align: bottom; }
 table.metrics th[scope=row], table.metrics thead th:first-child { text-align: left; }
 table.metrics tbody tr:last-child > * { border-bottom: none; }
 table.metrics tbody tr:nth-child(even) { background: #fbfcfd; }

@@ -463,3 +463,23 @@ Deno.test("trainer: max_steps spans epochs; validation every K steps and at the 
   assertEquals(result.epochs, 1.75);
   assertEquals(result.trainLoss.length, 7);
 });
+
+Deno.test("trainer: an example longer than the positions left by the soft prompt fails before training", async () => {
+  const model = createGPT2(tinyConfig(), 1);
+  const applied = prompt.apply(
+    model,
+    prompt.parseConfig({ soft_tokens: 4, init: "vocab" }, "p"),
+    0,
+  );
+  const long = { ids: new Array(30).fill(3), labels: new Array(30).fill(3) };
+  let error: unknown;
+  try {
+    await train(model, applied, { train: [...data.train, long], validation: [] }, options());
+  } catch (caught) {
+    error = caught;
+  }
+  assert(error instanceof Error && error.name === "ConfigError", String(error));
+  assert((error as Error).message.startsWith("data.train[16]:"), (error as Error).message);
+  applied.dispose();
+  disposeModel(model);
+});

@@ -204,6 +204,37 @@ export function validationLossOf(
   return count > 0 ? total / count : Number.NaN;
 }
 
+/**
+ * Fails before any work when an example cannot run: labels not aligned with ids, or a sequence
+ * that with the soft prompt would not fit the model's positions.
+ */
+function checkExamples(
+  model: TrainableModel,
+  method: AppliedMethod,
+  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+): void {
+  const prefix = method.prefix?.(1);
+  const softTokens = prefix ? prefix.shape[1] : 0;
+  prefix?.dispose();
+  for (const [split, examples] of Object.entries(data)) {
+    examples.forEach((example: TokenizedExample, index: number) => {
+      if (example.ids.length !== example.labels.length || example.ids.length === 0) {
+        throw new ConfigError(
+          `data.${split}[${index}]`,
+          `has ${example.ids.length} ids and ${example.labels.length} labels; they must be equal and non-zero`,
+        );
+      }
+      if (example.ids.length + softTokens > model.config.nPositions) {
+        throw new ConfigError(
+          `data.${split}[${index}]`,
+          `${example.ids.length} tokens + ${softTokens} soft tokens exceed the model's ` +
+            `${model.config.nPositions} positions; lower max_input_tokens or max_output_tokens`,
+        );
+      }
+    });
+  }
+}
+
 /** FNV-1a over the examples, so a checkpoint is only resumed on the same data. */
 function hashExamples(hash: number, examples: TokenizedExample[]): number {
   const mix = (value: number) => {
@@ -249,8 +280,8 @@ function restore(trainable: Map<string, tf.Variable>, values: Map<string, Float3
  * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
  * resumes from one written by an identical run (same options, data and trainable shapes) — the
  * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
- * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data,
- * and the abort reason when `ctx.signal` aborts.
+ * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data or
+ * an example that does not fit (see `checkExamples`), and the abort reason when `ctx.signal` aborts.
  */
 export async function train(
   model: TrainableModel,
@@ -261,6 +292,7 @@ export async function train(
 ): Promise<TrainResult> {
   if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
   if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
+  checkExamples(model, method, data);
   const meter = new MemoryMeter();
   const started = performance.now();
   const trainable = method.trainable;

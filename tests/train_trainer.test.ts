@@ -483,3 +483,18 @@ Deno.test("trainer: an example longer than the positions left by the soft prompt
   applied.dispose();
   disposeModel(model);
 });
+
+Deno.test("trainer: each step uses the schedule's learning rate (warmup, then cosine to 0)", async () => {
+  const rates: number[] = [];
+  const { result } = await loraRun(
+    { maxSteps: 6, warmupSteps: 2, decay: "cosine", learningRate: 0.01 },
+    { progress: (u) => u.phase === "train" && rates.push(u.learningRate) },
+    0,
+  );
+  assertEquals(result.steps, 6);
+  const expected = [0, 1, 2, 3, 4, 5].map((step) =>
+    learningRateAt(step, { learningRate: 0.01, warmupSteps: 2, totalSteps: 6, decay: "cosine" })
+  );
+  assertEquals(rates, expected);
+  assertEquals(rates.slice(0, 3), [0, 0.005, 0.01]);
+});

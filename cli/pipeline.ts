@@ -44,7 +44,8 @@ options:
       --executor NAME    local or slurm (default: the file's executor key)
       --format FORMAT    dag output: text, mermaid or dot
       --tolerance X      repro: relative tolerance for every metric (default: exact integers, 1e-6 floats)
-  -h, --help           this help`;
+      --ignore-metric G  repro: do not compare metrics named like glob G (repeatable)
+  -h, --help             this help`;
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -66,6 +67,7 @@ interface Cli {
   executor?: string;
   format: string;
   tolerance?: number;
+  ignoreMetrics: string[];
 }
 
 function parseCli(args: string[]): Cli | "help" {
@@ -86,6 +88,7 @@ function parseCli(args: string[]): Cli | "help" {
         executor: { type: "string" },
         format: { type: "string", default: "text" },
         tolerance: { type: "string" },
+        "ignore-metric": { type: "string", multiple: true, default: [] },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -126,6 +129,7 @@ function parseCli(args: string[]): Cli | "help" {
     executor: values.executor,
     format: values.format,
     tolerance,
+    ignoreMetrics: values["ignore-metric"],
   };
 }
 
@@ -220,6 +224,7 @@ async function main(args: string[]): Promise<number> {
         executor,
         reporter,
         tolerance: cli.tolerance,
+        ignoreMetrics: cli.ignoreMetrics,
         jobs: cli.jobs,
         signal: controller.signal,
         set: cli.set,

@@ -255,6 +255,14 @@ const BAD_FILES: BadCase[] = [
     column: 12,
     key: "stages.a.deps[0]",
   },
+  {
+    name: "repro.ignore_metrics is not a list",
+    yaml: "repro:\n  ignore_metrics: trainSeconds\nstages:\n  a: { uses: stages/write.ts }\n",
+    message: "expected a list of strings",
+    line: 2,
+    column: 19,
+    key: "repro.ignore_metrics",
+  },
 ];
 
 for (const bad of BAD_FILES) {

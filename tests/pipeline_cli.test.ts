@@ -123,6 +123,13 @@ stages:
   const kept = /kept in (\S+)/.exec(drift.stdout)![1];
   assertOk((await Deno.stat(join(kept, "logs/r.log"))).isFile);
   await Deno.remove(kept, { recursive: true });
+  const ignored = await runCli(noisy, ["repro", "--ignore-metric", "no?se"]);
+  assertEquals(ignored.code, 0, ignored.stdout);
+  await Deno.writeTextFile(
+    join(noisy, "pipeline.yaml"),
+    "repro: { ignore_metrics: [nois*] }\nstages:\n  r: { uses: stages/random.ts }\n",
+  );
+  assertEquals((await runCli(noisy, ["repro"])).code, 0);
   // a loose enough tolerance accepts the noise (values are in [0, 1))
   const loose = await runCli(noisy, ["repro", "--tolerance", "1"]);
   assertEquals(loose.code, 0, loose.stdout);

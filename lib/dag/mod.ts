@@ -16,6 +16,7 @@ export {
   type MatrixValue,
   type Pipeline,
   type PipelineSettings,
+  type ReproSettings,
   type StageResources,
   type StageSpec,
 } from "./types.ts";

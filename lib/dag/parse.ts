@@ -23,11 +23,13 @@ import {
   type MatrixValue,
   type Pipeline,
   type PipelineSettings,
+  type ReproSettings,
   type StageResources,
   type StageSpec,
 } from "./types.ts";
 
-const TOP_LEVEL_KEYS = ["settings", "executor", "data", "model", "vars", "stages"];
+const TOP_LEVEL_KEYS = ["settings", "executor", "repro", "data", "model", "vars", "stages"];
+const REPRO_KEYS = ["ignore_metrics", "tolerance"];
 const SECTION_KEYS = ["settings", "data", "model", "vars"];
 const SETTINGS_KEYS = ["backend", "seed", "cache", "threads"];
 const STAGE_KEYS = ["uses", "desc", "needs", "deps", "params", "outs", "matrix", "resources"];
@@ -182,6 +184,8 @@ class Checker {
       executor = value as ExecutorName;
     }
 
+    const repro = this.repro(nodes.get("repro"));
+
     if (!nodes.has("stages")) this.fail(top, "stages", 'missing required key "stages"');
     const stagesNode = this.map(nodes.get("stages"), "stages");
     if (stagesNode.items.length === 0) this.fail(stagesNode, "stages", "no stages declared");
@@ -242,12 +246,30 @@ class Checker {
       cacheDir,
       settings,
       executor,
+      repro,
       sections,
       stages,
       order: graph.order,
       groups,
       graph: graph.graph,
     };
+  }
+
+  repro(node: YamlNode | null | undefined): ReproSettings {
+    const repro: ReproSettings = { ignoreMetrics: [] };
+    if (node === undefined || node === null) return repro;
+    for (const [name, value] of this.entries(this.map(node, "repro"), "repro", REPRO_KEYS)) {
+      const key = `repro.${name}`;
+      if (name === "ignore_metrics") {
+        repro.ignoreMetrics = this.stringList(value, key).map((item) => item.value);
+      } else {
+        if (!isScalar(value) || typeof value.value !== "number" || !(value.value >= 0)) {
+          this.fail(value, key, `expected a number ≥ 0, got ${describe(value)}`);
+        }
+        repro.tolerance = value.value as number;
+      }
+    }
+    return repro;
   }
 
   settings(node: YamlNode | null | undefined): PipelineSettings {

@@ -69,6 +69,14 @@ export interface StageSpec {
   depsWhere: SourceLocation[];
 }
 
+/** How `repro` compares metrics (top-level `repro` section). */
+export interface ReproSettings {
+  /** Metric names (globs with `*` and `?`) that measure the machine, not the result: not compared. */
+  ignoreMetrics: string[];
+  /** Relative tolerance for every number; absent: exact integers, 1e-6 for other numbers. */
+  tolerance?: number;
+}
+
 /** A validated pipeline: its stages, shared sections and the dependency graph. */
 export interface Pipeline {
   /** Absolute path of the pipeline file. */
@@ -81,6 +89,7 @@ export interface Pipeline {
   cacheDir: string;
   settings: PipelineSettings;
   executor: ExecutorName;
+  repro: ReproSettings;
   /** Shared top-level sections (`settings`, `data`, `model`, `vars`) as plain values. */
   sections: Record<string, unknown>;
   /** Every runnable stage by name. */

@@ -37,8 +37,11 @@ export interface ReproResult {
 export interface ReproOptions {
   executor: Executor;
   reporter: Reporter;
-  /** Relative tolerance for every number; default exact for integers, 1e-6 for floats. */
+  /** Relative tolerance for every number; default the file's `repro.tolerance`, else exact for
+   * integers and 1e-6 for floats. */
   tolerance?: number;
+  /** More metric-name globs not to compare, on top of the file's `repro.ignore_metrics`. */
+  ignoreMetrics?: string[];
   jobs?: number;
   signal?: AbortSignal;
   /** `--set` overrides used to load the pipeline. */
@@ -77,7 +80,12 @@ export async function reproPipeline(
         signal: options.signal,
         lockPath: `${tempCache}/repro.lock`,
       });
-      const comparisons = compareLocks(recorded, summary.lock, options.tolerance);
+      const comparisons = compareLocks(
+        recorded,
+        summary.lock,
+        options.tolerance ?? pipeline.repro.tolerance,
+        [...pipeline.repro.ignoreMetrics, ...(options.ignoreMetrics ?? [])],
+      );
       const drifted = comparisons.some((row) => row.drifted) || summary.failed.length > 0;
       keep = drifted && !summary.cancelled;
       return {
@@ -95,17 +103,27 @@ export async function reproPipeline(
   }
 }
 
-/** Compare every metric of every stage recorded in `recorded` with `reproduced`. */
+/**
+ * Compare every metric of every stage recorded in `recorded` with `reproduced`, leaving out
+ * metrics whose name matches one of the `ignore` globs (`*`, `?`).
+ */
 export function compareLocks(
   recorded: LockFile,
   reproduced: LockFile,
   tolerance?: number,
+  ignore: string[] = [],
 ): MetricComparison[] {
+  const ignored = ignore.map((glob) =>
+    new RegExp(
+      `^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`,
+    )
+  );
   const rows: MetricComparison[] = [];
   for (const [stage, entry] of Object.entries(recorded.stages ?? {})) {
     const again = reproduced.stages[stage]?.metrics ?? {};
     const names = new Set([...Object.keys(entry.metrics ?? {}), ...Object.keys(again)]);
     for (const metric of names) {
+      if (ignored.some((pattern) => pattern.test(metric))) continue;
       const before = entry.metrics?.[metric];
       const after = again[metric];
       const relativeDifference = difference(before, after);

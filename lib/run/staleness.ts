@@ -168,7 +168,7 @@ export class Planner {
       } catch (error) {
         reasons = [(error as Error).message];
       }
-      if (staleUpstream.length > 0) {
+      if (staleUpstream.length > 0 && !reasons.includes("never run")) {
         // Upstream outputs are not known until upstream reruns; do not guess "changed".
         reasons = reasons.filter((reason) =>
           !staleUpstream.some((u) => reason === `upstream ${u} changed`)

@@ -8,6 +8,8 @@ export interface SandboxOptions {
   jobFile: string;
   /** The only writable folder. */
   outDir: string;
+  /** A second writable folder for resumable checkpoints, if the stage has one. */
+  checkpointDir?: string;
   /** Files and folders the stage may read: its code, deps and upstream output folders. */
   readPaths: string[];
 }
@@ -46,6 +48,7 @@ export function sandboxCommand(options: SandboxOptions): string[] {
     join(WORKER_PATH, "..", "protocol.ts"),
     options.jobFile,
     options.outDir,
+    ...(options.checkpointDir ? [options.checkpointDir] : []),
     join(root, "deno.json"),
     join(root, "deno.lock"),
     join(root, "node_modules"),
@@ -59,7 +62,7 @@ export function sandboxCommand(options: SandboxOptions): string[] {
     "--unstable-ffi",
     "--allow-ffi",
     `--allow-read=${[...new Set(reads)].join(",")}`,
-    `--allow-write=${options.outDir}`,
+    `--allow-write=${[options.outDir, options.checkpointDir].filter(Boolean).join(",")}`,
     `--allow-env=${STAGE_ENV_VARIABLES.join(",")}`,
     `--allow-sys=${STAGE_SYS_INFO.join(",")}`,
   ];

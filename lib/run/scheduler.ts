@@ -271,6 +271,10 @@ async function executeStage(
   });
   const outDir = join(workDir, "out");
   await Deno.mkdir(outDir);
+  // Keyed by the stage key: a killed attempt's checkpoints serve only a rerun of the same work.
+  const checkpointDir = await ensureDir(
+    join(cacheDir, "checkpoints", `${safeName}-${state.key.slice(0, 16)}`),
+  );
   const inputs: Record<string, string> = {};
   for (const need of spec.needs) inputs[need] = outputPath(cacheDir, outputs.get(need)!);
   Object.assign(inputs, state.depInputs);
@@ -280,6 +284,7 @@ async function executeStage(
     params: spec.params,
     inputs,
     outDir,
+    checkpointDir,
   };
   const jobFile = join(workDir, "job.json");
   await Deno.writeTextFile(jobFile, JSON.stringify(job));
@@ -289,6 +294,7 @@ async function executeStage(
     root,
     jobFile,
     outDir,
+    checkpointDir,
     readPaths: [
       ...Object.keys(state.code.files).map((file) => resolve(root, file)),
       ...Object.values(inputs),
@@ -345,6 +351,7 @@ async function executeStage(
         }
         if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
         const output = await commitOutput(cacheDir, outDir);
+        await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
         const entry: LockEntry = {
           key: state.key,
           uses: spec.uses,

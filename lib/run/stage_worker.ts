@@ -16,6 +16,8 @@ export interface WorkerJob {
   params: Record<string, unknown>;
   inputs: Record<string, string>;
   outDir: string;
+  /** Folder for resumable checkpoints (kept across killed attempts of the same stage key). */
+  checkpointDir?: string;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -67,6 +69,7 @@ async function main(jobFile: string): Promise<number> {
     params: job.params,
     inputs: job.inputs,
     outDir: job.outDir,
+    checkpointDir: job.checkpointDir,
     progress(done, total, message) {
       const now = performance.now();
       if (done < total && now - lastProgress < PROGRESS_INTERVAL_MS) return;

@@ -15,6 +15,11 @@ export interface StageContext {
   inputs: Record<string, string>;
   /** Directory to write every output to (a temporary folder, moved into the cache on success). */
   outDir: string;
+  /**
+   * A writable folder that survives a killed attempt of this exact stage (same key), for resumable
+   * training checkpoints; removed once the stage succeeds. Absent when the executor provides none.
+   */
+  checkpointDir?: string;
   /** Report progress; shown as a live line on a terminal. */
   progress(done: number, total: number, message?: string): void;
   /** Write a line to the stage's log (`artifacts/logs/<stage>.log`). */

@@ -1,0 +1,112 @@
+/**
+ * Typed reading of a stage's resolved params: each getter names the dotted key in its error so a
+ * user can find it in pipeline.yaml.
+ *
+ * @module
+ */
+
+/** A param is missing or has the wrong type; `key` is the dotted path under the stage's params. */
+export class ParamError extends Error {
+  constructor(readonly stage: string, readonly key: string, problem: string) {
+    super(`${stage}: params.${key}: ${problem}`);
+    this.name = "ParamError";
+  }
+}
+
+/** Reads params of one stage; nested sections come back as readers of their own. */
+export class Params {
+  constructor(
+    readonly stage: string,
+    readonly values: Record<string, unknown>,
+    readonly prefix = "",
+  ) {}
+
+  private key(name: string): string {
+    return this.prefix ? `${this.prefix}.${name}` : name;
+  }
+
+  /** True when `name` is present and not null. */
+  has(name: string): boolean {
+    return this.values[name] !== undefined && this.values[name] !== null;
+  }
+
+  /** A number; `fallback` when absent. Throws ParamError on a wrong type or a missing required key. */
+  number(name: string, fallback?: number): number {
+    const value = this.values[name];
+    if (value === undefined || value === null) {
+      if (fallback !== undefined) return fallback;
+      throw new ParamError(this.stage, this.key(name), "is required (a number)");
+    }
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw new ParamError(
+        this.stage,
+        this.key(name),
+        `must be a number, got ${JSON.stringify(value)}`,
+      );
+    }
+    return value;
+  }
+
+  /** A whole number ≥ `min` (default 0). */
+  integer(name: string, fallback?: number, min = 0): number {
+    const value = this.number(name, fallback);
+    if (!Number.isInteger(value) || value < min) {
+      throw new ParamError(
+        this.stage,
+        this.key(name),
+        `must be a whole number ≥ ${min}, got ${value}`,
+      );
+    }
+    return value;
+  }
+
+  /** A string; `fallback` when absent. */
+  string(name: string, fallback?: string): string {
+    const value = this.values[name];
+    if (value === undefined || value === null) {
+      if (fallback !== undefined) return fallback;
+      throw new ParamError(this.stage, this.key(name), "is required (a string)");
+    }
+    if (typeof value !== "string") {
+      throw new ParamError(
+        this.stage,
+        this.key(name),
+        `must be a string, got ${JSON.stringify(value)}`,
+      );
+    }
+    return value;
+  }
+
+  /** A string or null when absent/null. */
+  optionalString(name: string): string | null {
+    return this.has(name) ? this.string(name) : null;
+  }
+
+  /** One of `allowed`. */
+  choice<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
+    const value = this.string(name, fallback);
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new ParamError(
+        this.stage,
+        this.key(name),
+        `must be one of ${allowed.join(", ")}, got "${value}"`,
+      );
+    }
+    return value as T;
+  }
+
+  /** A nested mapping as its own reader (empty when absent). */
+  section(name: string): Params {
+    const value = this.values[name];
+    if (value === undefined || value === null) return new Params(this.stage, {}, this.key(name));
+    if (typeof value !== "object" || Array.isArray(value)) {
+      throw new ParamError(this.stage, this.key(name), "must be a mapping");
+    }
+    return new Params(this.stage, value as Record<string, unknown>, this.key(name));
+  }
+
+  /** The raw mapping (for code that validates on its own, e.g. a tuning method's parseConfig). */
+  raw(): Record<string, unknown> {
+    return { ...this.values };
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * pretrain: the base model every method adapts. With `model.path` it loads that Hugging Face
+ * GPT-2 checkpoint; otherwise it trains a small GPT-2 from scratch on plain language modelling of
+ * the training abstracts and titles (not in the summarization format, so the methods still have
+ * the task to learn). Writes a Hugging Face directory (config, weights, tokenizer) to `model/`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { createGPT2, type GPT2, loadCheckpoint, saveCheckpoint } from "../lib/model/mod.ts";
+import { loadTokenizer } from "../lib/tokenizer/mod.ts";
+import { languageModelExamples, parseTrainOptions, pretrain } from "../lib/train/mod.ts";
+import { startEngine } from "../lib/stagekit/engine.ts";
+import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
+import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { readSplit, tokenizerDir } from "../lib/stagekit/tokenized.ts";
+import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
+
+/** Folder of the model inside a pretrain output folder. */
+export const modelDirName = "model";
+
+function parameterCount(model: GPT2): number {
+  let total = 0;
+  for (const variable of model.params.values()) total += variable.size;
+  return total;
+}
+
+/** Runs the stage (see the module doc). */
+export async function run(ctx: StageContext): Promise<StageResult> {
+  const params = new Params(ctx.stage, ctx.params);
+  const modelParams = params.section("model");
+  const seed = params.integer("seed", 0);
+  const { engine, metrics: engineMetrics } = await startEngine(params);
+  const tokenizeDir = ctx.inputs.tokenize;
+  if (!tokenizeDir) throw new ParamError(ctx.stage, "needs", "must include the tokenize stage");
+  const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
+  const outModel = join(ctx.outDir, modelDirName);
+  const metrics: Record<string, MetricValue> = { ...engineMetrics };
+
+  const path = modelParams.optionalString("path");
+  let model: GPT2;
+  if (path) {
+    model = await loadCheckpoint(path);
+    if (model.config.vocabSize < tokenizer.vocabSize) {
+      throw new ParamError(
+        ctx.stage,
+        "model.path",
+        `${path} has vocab_size ${model.config.vocabSize} but the tokenizer has ${tokenizer.vocabSize} tokens`,
+      );
+    }
+    metrics.pretrained = false;
+    ctx.log(`loaded ${path}`);
+  } else {
+    model = createGPT2({
+      nLayer: modelParams.integer("n_layer", undefined, 1),
+      nHead: modelParams.integer("n_head", undefined, 1),
+      nEmbd: modelParams.integer("n_embd", undefined, 1),
+      nPositions: modelParams.integer("n_positions", undefined, 2),
+      vocabSize: tokenizer.vocabSize,
+      layerNormEpsilon: modelParams.number("layer_norm_epsilon", 1e-5),
+      activationFunction: modelParams.string("activation_function", "gelu_new"),
+      dropout: modelParams.number("dropout", 0),
+    }, seed);
+    const blockSize = params.integer("block_size", undefined, 2);
+    const textOf = async (split: "train" | "validation") =>
+      (await readSplit(tokenizeDir, split)).flatMap((e) => [
+        tokenizer.encode(e.document),
+        tokenizer.encode(" " + e.summary),
+      ]);
+    const train = languageModelExamples(await textOf("train"), blockSize, tokenizer.eosId);
+    const validation = languageModelExamples(
+      await textOf("validation"),
+      blockSize,
+      tokenizer.eosId,
+    );
+    const options = {
+      ...parseTrainOptions(params.section("training").raw(), `${ctx.stage}.params.training`),
+      seed,
+      padId: tokenizer.eosId,
+    };
+    ctx.log(`pretraining on ${train.length} blocks of ${blockSize} tokens`);
+    const result = await pretrain(model, { train, validation }, options, {
+      checkpointDir: ctx.checkpointDir,
+      progress: trainProgress(ctx.progress),
+      threads: engine.threads,
+    });
+    Object.assign(metrics, trainMetrics(result), { pretrained: true });
+  }
+  await saveCheckpoint(model, outModel);
+  // The model folder is a complete Hugging Face directory: its tokenizer travels with it.
+  const savedTokenizer = tokenizerDir(tokenizeDir);
+  for await (const entry of Deno.readDir(savedTokenizer)) {
+    if (entry.isFile) {
+      await Deno.copyFile(join(savedTokenizer, entry.name), join(outModel, entry.name));
+    }
+  }
+  metrics.totalParams = parameterCount(model);
+  metrics.nLayer = model.config.nLayer;
+  metrics.nEmbd = model.config.nEmbd;
+  metrics.vocabSize = model.config.vocabSize;
+  return { metrics };
+}

@@ -61,13 +61,16 @@ function fakeRun(method: string, seed: number, level: number, trainableParams: n
   };
 }
 
+/** A DevTools protocol value (the protocol is untyped here). */
 // deno-lint-ignore no-explicit-any
+type Json = any;
+
 type Message = {
   id?: number;
   method?: string;
-  params?: any;
-  result?: any;
-  error?: any;
+  params?: Json;
+  result?: Json;
+  error?: Json;
   sessionId?: string;
 };
 
@@ -98,8 +101,7 @@ class DevTools {
     return new DevTools(socket);
   }
 
-  // deno-lint-ignore no-explicit-any
-  send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> {
+  send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<Json> {
     const id = this.#nextId++;
     this.socket.send(JSON.stringify({ id, method, params, sessionId }));
     return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
@@ -181,8 +183,7 @@ async function startChromium(profileDir: string) {
 
 interface PageVisit {
   problems: string[];
-  // deno-lint-ignore no-explicit-any
-  facts: any;
+  facts: Json;
   screenshot: Uint8Array;
 }
 

@@ -13,7 +13,10 @@ import {
   StatCache,
   writeLock,
 } from "../lib/cache/mod.ts";
+import { loadPipeline } from "../lib/dag/mod.ts";
+import { openStatCache, Planner } from "../lib/run/mod.ts";
 import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
+import { makeProject, runCli } from "./fake_stages/project.ts";
 
 Deno.test("hash: file hash equals the SHA-256 of its bytes, across chunk boundaries", async () => {
   const dir = await Deno.makeTempDir();
@@ -137,4 +140,30 @@ Deno.test("lock file: written atomically as readable JSON and read back", async 
   assertOk(text.indexOf('"a"') < text.indexOf('"b"'));
   assertEquals((await readLock(path)).stages.a, entry);
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["pipeline.lock"]);
+});
+
+Deno.test("no-op: after a run, checking every stage rereads no file (stat cache hits only)", async () => {
+  const dir = await makeProject(
+    `
+stages:
+  a: { uses: stages/write.ts, deps: [data/big.txt] }
+  b: { uses: stages/write.ts, needs: [a], deps: ["data/*.txt"] }
+`,
+    { "data/big.txt": "x".repeat(1 << 20), "data/small.txt": "y" },
+  );
+  assertEquals((await runCli(dir, [])).code, 0);
+  const pipeline = await loadPipeline(join(dir, "pipeline.yaml"));
+  const check = async () => {
+    const stats = await openStatCache(pipeline.cacheDir);
+    const planner = new Planner(pipeline, await readLock(pipeline.lockPath), stats);
+    const status = await planner.status();
+    return { stats, status };
+  };
+  const clean = await check();
+  assertEquals(clean.status.map((s) => s.fresh), [true, true]);
+  assertEquals(clean.stats.hashedFiles, 0);
+  await Deno.writeTextFile(join(dir, "data/small.txt"), "z");
+  const touched = await check();
+  assertEquals(touched.stats.hashedFiles, 1);
+  assertEquals(touched.status.map((s) => s.reasons), [[], ["data/small.txt changed"]]);
 });

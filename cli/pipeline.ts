@@ -133,6 +133,12 @@ function parseCli(args: string[]): Cli | "help" {
   };
 }
 
+/** `PEFTLAB_PROGRESS_INTERVAL_MS` sets how often plain (non-terminal) progress lines appear. */
+function plainProgressInterval(): number | undefined {
+  const value = Number(Deno.env.get("PEFTLAB_PROGRESS_INTERVAL_MS"));
+  return value > 0 ? value : undefined;
+}
+
 async function createExecutor(name: string, pipeline: Pipeline, jobs?: number): Promise<Executor> {
   if (name === "local") return new LocalExecutor(jobs ?? 1);
   const modulePath = "../lib/run/executors/slurm.ts";
@@ -216,7 +222,9 @@ async function main(args: string[]): Promise<number> {
   const onInterrupt = () => controller.abort();
   Deno.addSignalListener("SIGINT", onInterrupt);
   Deno.addSignalListener("SIGTERM", onInterrupt);
-  const reporter: Reporter = cli.json ? new JsonReporter() : new ConsoleReporter();
+  const reporter: Reporter = cli.json
+    ? new JsonReporter()
+    : new ConsoleReporter(Deno.stdout.isTerminal(), false, plainProgressInterval());
   const executor = await createExecutor(cli.executor ?? pipeline.executor, pipeline, cli.jobs);
   try {
     if (cli.command === "repro") {

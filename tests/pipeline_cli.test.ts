@@ -159,3 +159,24 @@ stages:
   assertEquals(JSON.parse(await read("table")), { table: [1, 2] });
   assertEquals(lock.stages.table.metrics, { rows: 2 });
 });
+
+Deno.test("cli output off a terminal: one line per event and periodic plain progress lines", async () => {
+  const dir = await makeProject(`
+stages:
+  slow: { uses: stages/write.ts, params: { sleep_ms: 1200 } }
+`);
+  const run = await runCli(dir, [], { PEFTLAB_PROGRESS_INTERVAL_MS: "300" });
+  assertEquals(run.code, 0, run.stderr);
+  assertOk(!run.stdout.includes("\x1b["), "no terminal control codes when piped");
+  const lines = run.stdout.trim().split("\n");
+  assertEquals(lines[0], "▶ slow: running (never run)");
+  const progressLines = lines.filter((line) => /^ {2}slow: 50% \(1\/2\) \d+ s writing$/.test(line));
+  assertOk(progressLines.length >= 2, run.stdout);
+  assertOk(
+    lines.some((line) =>
+      /^✔ slow: done in \d+\.\d s \(value=1, ratio=0\.3333, inputs=0\)$/.test(line)
+    ),
+    run.stdout,
+  );
+  assertEquals(lines.at(-1), "pipeline.yaml: 1 ran, 0 fresh, 0 failed");
+});

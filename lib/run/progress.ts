@@ -61,7 +61,7 @@ export class MemoryReporter implements Reporter {
 /**
  * Human console output: one line per start/skip/finish/fail. On a terminal, one live progress line
  * per running stage is redrawn below them; otherwise a plain progress line is printed per running
- * stage every {@linkcode PLAIN_PROGRESS_INTERVAL_MS}.
+ * stage every `plainIntervalMs` (default {@linkcode PLAIN_PROGRESS_INTERVAL_MS}).
  */
 export class ConsoleReporter implements Reporter {
   #running = new Map<string, { started: number; progress?: RunEvent; lastPrinted: number }>();
@@ -69,10 +69,14 @@ export class ConsoleReporter implements Reporter {
   #liveText = "";
   #timer: ReturnType<typeof setInterval>;
 
-  constructor(readonly live = Deno.stdout.isTerminal(), readonly quietSkips = false) {
+  constructor(
+    readonly live = Deno.stdout.isTerminal(),
+    readonly quietSkips = false,
+    readonly plainIntervalMs = PLAIN_PROGRESS_INTERVAL_MS,
+  ) {
     this.#timer = live
       ? setInterval(() => this.#redraw(), LIVE_REDRAW_MS)
-      : setInterval(() => this.#plainProgress(), 1000);
+      : setInterval(() => this.#plainProgress(), Math.min(1000, plainIntervalMs));
     Deno.unrefTimer(this.#timer);
   }
 
@@ -160,7 +164,7 @@ export class ConsoleReporter implements Reporter {
   #plainProgress() {
     const now = performance.now();
     for (const [stage, state] of this.#running) {
-      if (now - state.lastPrinted < PLAIN_PROGRESS_INTERVAL_MS) continue;
+      if (now - state.lastPrinted < this.plainIntervalMs) continue;
       state.lastPrinted = now;
       Deno.stdout.writeSync(
         encoder.encode(progressLine(stage, state.started, state.progress) + "\n"),

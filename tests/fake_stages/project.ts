@@ -45,19 +45,27 @@ export interface CliResult {
 }
 
 /** The CLI as a child process in `dir` (not awaited), for tests that signal or kill it. */
-export function spawnCli(dir: string, args: string[]): Deno.ChildProcess {
+export function spawnCli(
+  dir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", CLI_PATH, ...args],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
 }
 
 /** Run the CLI in `dir` with `args` and collect its output and JSON events. */
-export async function runCli(dir: string, args: string[]): Promise<CliResult> {
-  const output = await spawnCli(dir, args).output();
+export async function runCli(
+  dir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const output = await spawnCli(dir, args, env).output();
   return collect(output.code, output.stdout, output.stderr);
 }
 

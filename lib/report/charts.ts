@@ -13,7 +13,7 @@ import type { MetricsTable } from "./table.ts";
 /** A Vega-Lite top-level spec (kept loose: Vega-Lite validates it when compiling). */
 export type ChartSpec = vl.TopLevelSpec;
 
-const CHART_WIDTH_PX = 360;
+const CHART_WIDTH_PX = 330;
 const CHART_HEIGHT_PX = 280;
 const HALF_CHART_WIDTH_PX = 320;
 const BYTES_PER_MB = 1e6;
@@ -62,7 +62,12 @@ export function validationLossSpec(runs: readonly RunMetrics[]): ChartSpec {
     data: { values },
     mark: { type: "line", point: true, strokeWidth: 2 },
     encoding: {
-      x: { field: "epoch", type: "quantitative", title: "Epoch", axis: { tickMinStep: 1 } },
+      x: {
+        field: "epoch",
+        type: "quantitative",
+        title: "Epoch",
+        axis: { tickMinStep: 1, format: "d" },
+      },
       y: {
         field: "loss",
         type: "quantitative",
@@ -106,9 +111,23 @@ function rougePoints(table: MetricsTable): RougePoint[] {
   );
 }
 
-function rougeLayers(x: Record<string, unknown>, methods: readonly string[]) {
+/** ROUGE axes start at 0 and span at least this many points, so all-zero scores still read. */
+const MIN_ROUGE_AXIS_POINTS = 10;
+
+function rougeLayers(
+  x: Record<string, unknown>,
+  methods: readonly string[],
+  points: readonly RougePoint[],
+) {
   const color = methodColor(methods);
-  const y = { field: "rouge", type: "quantitative", title: "ROUGE F ×100 (95% CI)" };
+  const highest = Math.max(MIN_ROUGE_AXIS_POINTS, ...points.map((point) => point.high));
+  const y = {
+    field: "rouge",
+    type: "quantitative",
+    title: "ROUGE F ×100 (95% CI)",
+    scale: { domain: [0, highest], nice: true },
+    axis: { format: "~r" },
+  };
   return [
     {
       mark: { type: "rule", strokeWidth: 1.5, opacity: 0.7 },
@@ -140,13 +159,17 @@ export function rougeVsParamsSpec(table: MetricsTable): ChartSpec {
     height: CHART_HEIGHT_PX,
     config: CHART_CONFIG,
     data: { values: rougePoints(table) },
-    layer: rougeLayers({
-      field: "trainableParams",
-      type: "quantitative",
-      title: "Trainable parameters (log scale)",
-      scale: { type: "log" },
-      axis: { format: "~s" },
-    }, methodsOf(table.rows)),
+    layer: rougeLayers(
+      {
+        field: "trainableParams",
+        type: "quantitative",
+        title: "Trainable parameters (log scale)",
+        scale: { type: "log" },
+        axis: { format: "~s" },
+      },
+      methodsOf(table.rows),
+      rougePoints(table),
+    ),
   } as ChartSpec;
 }
 
@@ -155,12 +178,16 @@ export function rougeVsMemorySpec(table: MetricsTable): ChartSpec {
   const panel = (field: string, title: string) => ({
     width: HALF_CHART_WIDTH_PX,
     height: CHART_HEIGHT_PX,
-    layer: rougeLayers({
-      field,
-      type: "quantitative",
-      title,
-      scale: { zero: false, padding: 20 },
-    }, methodsOf(table.rows)),
+    layer: rougeLayers(
+      {
+        field,
+        type: "quantitative",
+        title,
+        scale: { zero: false, padding: 20 },
+      },
+      methodsOf(table.rows),
+      rougePoints(table),
+    ),
   });
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",

@@ -12,12 +12,23 @@ const FAKE_STAGES_DIR = dirname(fromFileUrl(import.meta.url));
 const CLI_PATH = fromFileUrl(new URL("../../cli/pipeline.ts", import.meta.url));
 const TYPES_PATH = fromFileUrl(new URL("../../lib/run/types.ts", import.meta.url));
 
+const createdProjects: string[] = [];
+// Temporary projects go when the test process ends (outputs are read-only files in writable folders).
+globalThis.addEventListener("unload", () => {
+  for (const dir of createdProjects) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
+
 /** Create a temporary project: fake stages in `stages/`, `pipeline.yaml` and extra files. */
 export async function makeProject(
   pipelineYaml: string,
   files: Record<string, string> = {},
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "peftlab-test-" });
+  createdProjects.push(dir);
   await Deno.mkdir(join(dir, "stages"));
   for await (const entry of Deno.readDir(FAKE_STAGES_DIR)) {
     if (!entry.name.endsWith(".ts") || entry.name === "project.ts") continue;

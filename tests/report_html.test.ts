@@ -58,6 +58,11 @@ Deno.test("report html: user text is escaped and no script or fetch survives", a
   const urls = [...html.matchAll(/(?:src|href)\s*=\s*["']?([^"' >]+)/gi)].map((m) => m[1]);
   assertEquals(urls, [], "no src/href attributes at all");
   assert(html.includes("default-src 'none'"), "a CSP forbids every fetch");
+
+  const odd = [...runs, fakeRun('x<y&"z"', 0, 1, 5_000)];
+  const oddHtml = await renderReportHtml(buildMetricsTable(odd), odd);
+  assert(!oddHtml.includes("x<y"), "a method name is escaped in the table, samples and SVG");
+  assert(oddHtml.includes("x&lt;y&amp;&quot;z&quot;"));
 });
 
 Deno.test("report html: table and three inline SVG charts are in the page", async () => {

@@ -185,7 +185,7 @@ export class GPT2 {
           x,
           this.config.dropout,
           undefined,
-          dropoutSeed * 7919 + dropoutCalls++,
+          dropoutSeed * 7919 + ++dropoutCalls, // never 0: tfjs reads 0 as unseeded
         ) as tf.Tensor<R>
         : x;
 
@@ -414,7 +414,8 @@ export function createGPT2(config: GPT2Config, seed: number): GPT2 {
   const params = new Map<string, tf.Variable>();
   let index = 0;
   for (const [name, shape] of parameterShapes(config)) {
-    const paramSeed = seed * 100_003 + index++;
+    // Never 0: tfjs treats a seed of 0 as "no seed" and draws from Math.random.
+    const paramSeed = seed * 100_003 + ++index;
     const value = tf.tidy(() => {
       if (name.endsWith(".bias")) return tf.zeros(shape);
       if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) return tf.ones(shape);

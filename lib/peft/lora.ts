@@ -104,7 +104,7 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
         -bound,
         bound,
         "float32",
-        seed * 10_007 + index,
+        seed * 10_007 + index + 1, // never 0: tfjs reads 0 as unseeded
       ),
     );
     const b = variableFrom(tf.zeros([shape.outFeatures, config.r]));
@@ -121,7 +121,12 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
     model.linearWrappers.set(module, (x, base) => {
       if (mode.training && config.dropout > 0) {
         // PEFT's form, needed when dropout hits only the adapter's input.
-        const dropped = tf.dropout(x, config.dropout, undefined, mode.seed * 1_009 + layerIndex); // (N, in)
+        const dropped = tf.dropout(
+          x,
+          config.dropout,
+          undefined,
+          mode.seed * 1_009 + layerIndex + 1,
+        ); // (N, in)
         const down = tf.mul(tf.matMul(dropped, a, false, true), scaling); // (N, r)
         return tf.add(base(x), tf.matMul(down, b, false, true)) as tf.Tensor2D; // (N, out)
       }

@@ -92,7 +92,7 @@ function initialPrompt(model: TunableModel, config: PromptConfig, seed: number):
       // PEFT draws N(0, 1); we match the spread of the model's own token embeddings instead, so the
       // soft tokens start on the scale the first layer norm and attention were trained on.
       const std = Math.sqrt(tf.moments(wte).variance.dataSync()[0]);
-      return tf.randomNormal([P, C], 0, std, "float32", seed);
+      return tf.randomNormal([P, C], 0, std, "float32", seed + 1); // tfjs reads 0 as unseeded
     }
     let ids: number[];
     if (config.init === "vocab") {

@@ -11,6 +11,7 @@ import { relative } from "node:path";
 import { ConfigError, UsageError } from "../lib/dag/errors.ts";
 import { loadPipeline } from "../lib/dag/load.ts";
 import type { Pipeline } from "../lib/dag/types.ts";
+import { publishFinalOutputs } from "../lib/run/publish.ts";
 import {
   acquireRunLock,
   ConsoleReporter,
@@ -290,6 +291,15 @@ async function main(args: string[]): Promise<number> {
           parts.push(`${summary.restored.length} restored from the run cache`);
         }
         console.log(`${file}: ${parts.join(", ")}`);
+      }
+      if (!cli.dryRun && summary.failed.length === 0) {
+        const published = await publishFinalOutputs(pipeline, summary.lock);
+        const table = published.find((path) => path.endsWith("metrics.md"));
+        if (table && !cli.json) {
+          console.log(`\n${await Deno.readTextFile(table)}`);
+          const shown = published.map((path) => relative(Deno.cwd(), path)).join(", ");
+          console.log(`written: ${shown}`);
+        }
       }
       return summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
     } finally {

@@ -63,6 +63,15 @@ Deno.test("slurm: stage resources become sbatch options, upstream jobs an aftero
   assertOk(!plain.some((option) => /dependency|cpus|mem|gpus|time|partition/.test(option)));
 });
 
+/** `promise`, or a rejection after `timeoutMs`. */
+function within<T>(timeoutMs: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function newProject(): Promise<{ project: string; cacheDir: string }> {
   const project = await makeProject("stages: {}\n", {
     "stages/fail_later.ts": await Deno.readTextFile(
@@ -131,7 +140,7 @@ Deno.test({
             "COMPLETED",
           ]]);
           const metrics = JSON.parse(await Deno.readTextFile(join(second.outDir, "metrics.json")));
-          assertEquals(metrics.value, 3); // its own 1 + upstream's 2
+          assertEquals(metrics.metrics.value, 3); // its own 1 + upstream's 2
           assertOk(second.events.events.some((event) => event.type === "result"));
           assertIncludes(await Deno.readTextFile(second.logPath), `submitted job ${secondId}`);
           await executor.close();
@@ -162,8 +171,10 @@ Deno.test({
             inputs: { "doomed-child": await child.handle.finishedDir },
           }, [child.handle]);
           const started = performance.now();
-          const [failed, childExit, grandchildExit] = await Promise.all(
-            [failing, child, grandchild].map((queued) => queued.handle.finished),
+          // Without --kill-on-invalid-dep the dependents would stay PENDING forever.
+          const [failed, childExit, grandchildExit] = await within(
+            20_000,
+            Promise.all([failing, child, grandchild].map((queued) => queued.handle.finished)),
           );
           console.log(
             `failure reached the dependents in ${(performance.now() - started).toFixed(0)} ms`,

@@ -419,7 +419,13 @@ export class SlurmExecutor implements Executor {
     if (end.state === "COMPLETED" && end.code === 0 && await isDirectory(finishedDir)) {
       try {
         await linkTree(finishedDir, tracked.job.outDir);
-        if (tracked.reused) await this.#replayResult(tracked);
+        // The scheduler reads the metrics from metrics.json in the handed-over folder.
+        if (tracked.reused) {
+          this.#appendLog(
+            tracked,
+            `[slurm] reusing the output of job ${tracked.jobId} from an earlier run\n`,
+          );
+        }
         this.#finish(tracked, { code: 0, state: "COMPLETED", reason: "None" });
       } catch (error) {
         this.#finish(tracked, {
@@ -444,18 +450,6 @@ export class SlurmExecutor implements Executor {
       reason: end.reason ?? "None",
       message,
     });
-  }
-
-  /** A reused output's metrics reach the scheduler as if the stage had just run. */
-  async #replayResult(tracked: TrackedJob): Promise<void> {
-    this.#appendLog(
-      tracked,
-      `[slurm] reusing the output of job ${tracked.jobId} from an earlier run\n`,
-    );
-    try {
-      const metrics = JSON.parse(await Deno.readTextFile(join(tracked.job.outDir, "metrics.json")));
-      tracked.onEvent({ type: "result", metrics });
-    } catch { /* the scheduler reads metrics.json itself */ }
   }
 
   #finish(

@@ -1,0 +1,177 @@
+// The pipeline CLI with `--executor slurm` on a real one-node cluster: same results as local,
+// one job per matrix cell, Ctrl-C cancels submitted jobs, a killed coordinator's rerun finishes
+// the work without redoing finished stages.
+import { join } from "node:path";
+import { readLock } from "../lib/cache/mod.ts";
+import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
+import { collect, makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
+import {
+  clusterSkipReason,
+  listJobs,
+  showJob,
+  startTestCluster,
+  type TestCluster,
+  waitFor,
+} from "./slurm/cluster.ts";
+
+const skipReason = clusterSkipReason();
+if (skipReason) console.warn(skipReason);
+
+const SWEEP_PIPELINE = `
+stages:
+  prepare: { uses: stages/write.ts, params: { value: 2 } }
+  sweep:
+    uses: stages/write.ts
+    needs: [prepare]
+    matrix: { x: [1, 2, 3] }
+    params: { value: "\${matrix.x}" }
+    resources: { cpus: 1, time: "5:00", sbatch: ["--comment=peftlab-sweep"] }
+  aggregate: { uses: stages/write.ts, needs: [sweep] }
+`;
+
+/** Jobs of the test cluster whose name is `peftlab:<stage>` for a stage starting with `prefix`. */
+async function jobsOf(cluster: TestCluster, prefix: string) {
+  return (await listJobs(cluster)).filter((job) => job.name.startsWith(`peftlab:${prefix}`));
+}
+
+/** Metrics and output hash of every stage in a project's lock file. */
+async function results(project: string) {
+  const lock = await readLock(join(project, "pipeline.lock"));
+  return Object.fromEntries(
+    Object.entries(lock.stages).map(([name, entry]) => [name, {
+      metrics: entry.metrics,
+      output: entry.output,
+    }]),
+  );
+}
+
+Deno.test({
+  name: "pipeline --executor slurm on a real one-node cluster",
+  ignore: skipReason !== undefined,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const cluster = await startTestCluster();
+    // The CLI runs as a child process and finds the cluster like a user's shell would.
+    Deno.env.set("SLURM_CONF", cluster.env.SLURM_CONF);
+    Deno.env.set("PEFTLAB_SLURM_POLL_MS", "200");
+    try {
+      await t.step(
+        "a matrix pipeline gives the same outputs and metrics as a local run",
+        async () => {
+          const local = await makeProject(SWEEP_PIPELINE);
+          const onSlurm = await makeProject(SWEEP_PIPELINE);
+          const localRun = await runCli(local, ["--json", "--executor", "local"]);
+          assertEquals(localRun.code, 0, localRun.stderr);
+          const started = performance.now();
+          const slurmRun = await runCli(onSlurm, ["--json", "--executor", "slurm", "--jobs", "3"]);
+          console.log(`5 stages through SLURM in ${(performance.now() - started).toFixed(0)} ms`);
+          assertEquals(slurmRun.code, 0, slurmRun.stderr + slurmRun.stdout);
+          assertEquals(await results(onSlurm), await results(local));
+
+          // One job per matrix cell, each with the stage's resources.
+          const cells = await jobsOf(cluster, "sweep[");
+          assertEquals(cells.map((job) => job.name).sort(), [
+            "peftlab:sweep[x=1]",
+            "peftlab:sweep[x=2]",
+            "peftlab:sweep[x=3]",
+          ]);
+          const record = await showJob(cluster, cells[0].jobId);
+          assertOk(record.includes("TimeLimit=00:05:00"), record);
+          assertOk(record.includes("Comment=peftlab-sweep"), record);
+          assertEquals((await jobsOf(cluster, "aggregate")).map((job) => job.state), ["COMPLETED"]);
+
+          const again = await runCli(onSlurm, ["--json", "--executor", "slurm"]);
+          assertEquals(stagesWith(again, "start"), []);
+          assertEquals((await jobsOf(cluster, "prepare")).length, 1);
+        },
+      );
+
+      await t.step(
+        "a failing stage's job log tail is reported and nothing downstream runs",
+        async () => {
+          const project = await makeProject(`
+stages:
+  broken: { uses: stages/fail.ts }
+  downstream: { uses: stages/write.ts, needs: [broken] }
+`);
+          const run = await runCli(project, ["--json", "--executor", "slurm"]);
+          assertEquals(run.code, 1, run.stderr);
+          const failure = run.events.find((event) => event.event === "fail");
+          assertOk(failure && failure.stage === "broken", run.stdout);
+          assertOk(String(failure.error).includes("fake stage failed on purpose"), run.stdout);
+          const log = await Deno.readTextFile(join(project, "artifacts/logs/broken.log"));
+          assertOk(log.includes("fake stage failed on purpose"), log);
+          assertOk(/SLURM job \d+ FAILED/.test(log), log);
+          assertEquals(await jobsOf(cluster, "downstream"), []);
+        },
+      );
+
+      await t.step("Ctrl-C cancels every job the run submitted", async () => {
+        const project = await makeProject(`
+stages:
+  nap:
+    uses: stages/write.ts
+    matrix: { x: [1, 2] }
+    params: { value: "\${matrix.x}", sleep_ms: 60000 }
+`);
+        const child = spawnCli(project, ["--json", "--executor", "slurm", "--jobs", "2"]);
+        await waitFor("both naps to run", async () => {
+          const running = (await jobsOf(cluster, "nap[")).filter((job) => job.state === "RUNNING");
+          return running.length === 2 ? true : undefined;
+        });
+        const started = performance.now();
+        child.kill("SIGINT");
+        const output = await child.output();
+        const run = collect(output.code, output.stdout, output.stderr);
+        console.log(`Ctrl-C to exit in ${(performance.now() - started).toFixed(0)} ms`);
+        assertEquals(run.code, 130, run.stderr);
+        const states = (await jobsOf(cluster, "nap[")).map((job) => job.state);
+        assertEquals(states, ["CANCELLED", "CANCELLED"]);
+      });
+
+      await t.step(
+        "killing the coordinator and rerunning finishes without redoing finished work",
+        async () => {
+          const project = await makeProject(`
+stages:
+  setup: { uses: stages/write.ts, params: { value: 1 } }
+  quick: { uses: stages/write.ts, needs: [setup], params: { value: 2, sleep_ms: 1500 } }
+  long: { uses: stages/write.ts, needs: [setup], params: { value: 3, sleep_ms: 7000 } }
+  final: { uses: stages/write.ts, needs: [quick, long] }
+`);
+          const child = spawnCli(project, ["--json", "--executor", "slurm", "--jobs", "2"]);
+          await waitFor("quick and long to run", async () => {
+            const jobs = [...await jobsOf(cluster, "quick"), ...await jobsOf(cluster, "long")];
+            return jobs.filter((job) => job.state === "RUNNING").length === 2 ? true : undefined;
+          });
+          child.kill("SIGKILL"); // the coordinator dies; its SLURM jobs go on
+          await child.output();
+          // quick finishes while no coordinator watches; long is still running at the rerun.
+          await waitFor("quick to finish", async () => {
+            const [quick] = await jobsOf(cluster, "quick");
+            return quick.state === "COMPLETED" ? true : undefined;
+          });
+          assertEquals((await jobsOf(cluster, "long"))[0].state, "RUNNING");
+
+          const rerun = await runCli(project, ["--json", "--executor", "slurm"]);
+          assertEquals(rerun.code, 0, rerun.stderr + rerun.stdout);
+          assertEquals(stagesWith(rerun, "skip"), ["setup"]);
+          for (const stage of ["setup", "quick", "long", "final"]) {
+            assertEquals((await jobsOf(cluster, stage)).length, 1, `${stage} submitted again`);
+          }
+          const lock = await readLock(join(project, "pipeline.lock"));
+          assertEquals(lock.stages.final.metrics.value, 1 + (2 + 1) + (3 + 1));
+          const quickLog = await Deno.readTextFile(join(project, "artifacts/logs/quick.log"));
+          assertOk(quickLog.includes("reusing the output of job"), quickLog);
+          const longLog = await Deno.readTextFile(join(project, "artifacts/logs/long.log"));
+          assertOk(longLog.includes("following job"), longLog);
+        },
+      );
+    } finally {
+      Deno.env.delete("SLURM_CONF");
+      Deno.env.delete("PEFTLAB_SLURM_POLL_MS");
+      await cluster.stop();
+    }
+  },
+});

@@ -3,6 +3,7 @@
 // the work without redoing finished stages.
 import { join } from "node:path";
 import { readLock } from "../lib/cache/mod.ts";
+import { queuedStages, SlurmClient } from "../lib/run/executors/slurm.ts";
 import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
 import { collect, makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
 import {
@@ -153,6 +154,12 @@ stages:
             return quick.state === "COMPLETED" ? true : undefined;
           });
           assertEquals((await jobsOf(cluster, "long"))[0].state, "RUNNING");
+          // What `status` can show meanwhile: the job still running, none of the ended ones.
+          const queued = await queuedStages(
+            join(project, "artifacts/slurm"),
+            new SlurmClient(cluster.env),
+          );
+          assertEquals(queued.map((stage) => [stage.stage, stage.state]), [["long", "RUNNING"]]);
 
           const rerun = await runCli(project, ["--json", "--executor", "slurm"]);
           assertEquals(rerun.code, 0, rerun.stderr + rerun.stdout);

@@ -28,6 +28,7 @@ export {
   TERMINAL_JOB_STATES,
 } from "./slurm_commands.ts";
 export { batchScript, type BatchScriptOptions, sbatchOptions, shellQuote } from "./slurm_script.ts";
+export { type QueuedStage, queuedStages } from "./slurm_status.ts";
 export { jobIdentity, type JobRecord, linkTree, SlurmState } from "./slurm_records.ts";
 
 /** Environment variable that overrides the queue polling interval (milliseconds). */

@@ -1,0 +1,207 @@
+/**
+ * Fused softmax cross-entropy over integer labels. On the CPU-resident backends (`cpu`, `wasm`,
+ * `blas`) it runs as two kernels written here: the forward pass keeps one log-sum-exp per row, the
+ * backward pass writes `(softmax − onehot) · dy / count` in one sweep. No one-hot matrix and no
+ * softmax matrix is ever built. Other backends get the same maths from stock ops.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { allocate, valuesOf } from "./heap.ts";
+
+const forwardKernelName = "PeftlabSparseSoftmaxXent";
+const backwardKernelName = "PeftlabSparseSoftmaxXentGrad";
+
+/** Label PyTorch and Hugging Face use for "do not score this position". */
+export const defaultIgnoreIndex = -100;
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+};
+
+function checkLabel(label: number, vocabSize: number, row: number): void {
+  if (!(label >= 0 && label < vocabSize)) {
+    throw new RangeError(
+      `sparseSoftmaxCrossEntropy: label ${label} at row ${row} is outside [0, ${vocabSize})`,
+    );
+  }
+}
+
+/** Outputs the mean loss (scalar) and each row's log-sum-exp `[N]`. */
+function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { logits, labels } = args.inputs;
+  const ignoreIndex = args.attrs!.ignoreIndex as number;
+  const [rows, vocabSize] = logits.shape;
+  const lossInfo = allocate(args.backend, [], "float32");
+  const lseInfo = allocate(args.backend, [rows], "float32");
+  const x = valuesOf(args.backend, logits);
+  const y = valuesOf(args.backend, labels);
+  const lse = valuesOf(args.backend, lseInfo);
+  let total = 0;
+  let counted = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * vocabSize;
+    let max = -Infinity;
+    for (let v = 0; v < vocabSize; v++) if (x[base + v] > max) max = x[base + v];
+    let sum = 0;
+    for (let v = 0; v < vocabSize; v++) sum += Math.exp(x[base + v] - max);
+    const rowLse = max + Math.log(sum);
+    lse[r] = rowLse;
+    const label = y[r];
+    if (label === ignoreIndex) continue;
+    checkLabel(label, vocabSize, r);
+    total += rowLse - x[base + label];
+    counted++;
+  }
+  valuesOf(args.backend, lossInfo)[0] = counted === 0 ? 0 : total / counted;
+  return [lossInfo, lseInfo];
+}
+
+/** Outputs d loss / d logits `[N, V]` given the upstream scalar gradient `dy`. */
+function backwardKernel(args: KernelArgs): tf.TensorInfo {
+  const { dy, logits, labels, logSumExp } = args.inputs;
+  const ignoreIndex = args.attrs!.ignoreIndex as number;
+  const [rows, vocabSize] = logits.shape;
+  const out = allocate(args.backend, [rows, vocabSize], "float32");
+  const x = valuesOf(args.backend, logits);
+  const y = valuesOf(args.backend, labels);
+  const lse = valuesOf(args.backend, logSumExp);
+  const grad = valuesOf(args.backend, out);
+  let counted = 0;
+  for (let r = 0; r < rows; r++) if (y[r] !== ignoreIndex) counted++;
+  if (counted === 0) return out;
+  const scale = valuesOf(args.backend, dy)[0] / counted;
+  for (let r = 0; r < rows; r++) {
+    const label = y[r];
+    if (label === ignoreIndex) continue; // row stays zero
+    const base = r * vocabSize;
+    const rowLse = lse[r];
+    for (let v = 0; v < vocabSize; v++) grad[base + v] = Math.exp(x[base + v] - rowLse) * scale;
+    grad[base + label] -= scale;
+  }
+  return out;
+}
+
+/** Registers the fused loss kernels for a CPU-resident backend (`cpu`, `wasm`, `blas`). */
+export function registerLossKernels(backendName: string): void {
+  for (
+    const [kernelName, kernelFunc] of [
+      [forwardKernelName, forwardKernel],
+      [backwardKernelName, backwardKernel],
+    ] as const
+  ) {
+    if (tf.getKernel(kernelName, backendName) != null) tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    });
+  }
+}
+
+const fusedLossByIgnoreIndex = new Map<
+  number,
+  (logits: tf.Tensor, labels: tf.Tensor) => tf.Tensor
+>();
+
+/** The fused loss as a differentiable function, one per ignore index (customGrad takes tensors only). */
+function fusedLoss(ignoreIndex: number): (logits: tf.Tensor, labels: tf.Tensor) => tf.Tensor {
+  let f = fusedLossByIgnoreIndex.get(ignoreIndex);
+  if (f != null) return f;
+  f = tf.customGrad(
+    // deno-lint-ignore no-explicit-any
+    ((logits: tf.Tensor, labels: tf.Tensor, save: any) => {
+      const [loss, logSumExp] = tf.engine().runKernel(
+        forwardKernelName,
+        { logits, labels },
+        { ignoreIndex },
+      ) as unknown as tf.Tensor[];
+      save([logits, labels, logSumExp]);
+      return {
+        value: loss,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [savedLogits, savedLabels, savedLse] = saved;
+          const dLogits = tf.engine().runKernel(
+            backwardKernelName,
+            { dy, logits: savedLogits, labels: savedLabels, logSumExp: savedLse },
+            { ignoreIndex },
+          ) as tf.Tensor;
+          return [dLogits, tf.zerosLike(savedLabels)];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as (logits: tf.Tensor, labels: tf.Tensor) => tf.Tensor;
+  fusedLossByIgnoreIndex.set(ignoreIndex, f);
+  return f;
+}
+
+/**
+ * The same loss from stock tfjs ops, for backends without the fused kernels (webgpu, tensorflow).
+ * The label logits are gathered from the flattened matrix and the gradient subtracts at the label
+ * positions with a scatter update, so no one-hot matrix is built here either.
+ */
+export function compositeSparseSoftmaxCrossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  ignoreIndex: number,
+): tf.Scalar {
+  const [rows, vocabSize] = logits.shape;
+  const f = tf.customGrad(
+    // deno-lint-ignore no-explicit-any
+    ((x: tf.Tensor2D, y: tf.Tensor1D, save: any) => {
+      const counted = tf.notEqual(y, ignoreIndex); // [N] bool
+      const weight = tf.cast(counted, "float32"); // [N]
+      const safeLabels = tf.where(counted, y, tf.zerosLike(y)); // [N]
+      const rowStart = tf.mul(tf.range(0, rows, 1, "int32"), tf.scalar(vocabSize, "int32"));
+      const flatIndex = tf.add(rowStart, safeLabels); // [N]
+      const lse = tf.logSumExp(x, 1); // [N]
+      const picked = tf.gather(tf.reshape(x, [-1]), flatIndex); // [N]
+      const count = tf.sum(weight);
+      const safeCount = tf.maximum(count, 1);
+      const value = tf.div(tf.sum(tf.mul(tf.sub(lse, picked), weight)), safeCount);
+      save([x, lse, weight, flatIndex, safeCount]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx, slse, sweight, sindex, scount] = saved;
+          const rowScale = tf.div(tf.mul(sweight, dy), scount); // [N]
+          const probs = tf.exp(tf.sub(sx, tf.expandDims(slse, 1))); // [N,V]
+          const scaled = tf.reshape(tf.mul(probs, tf.expandDims(rowScale, 1)), [-1]); // [N·V]
+          const atLabels = tf.sub(tf.gather(scaled, sindex), rowScale); // [N]
+          const grad = tf.tensorScatterUpdate(scaled, tf.expandDims(sindex, 1), atLabels);
+          return [tf.reshape(grad, [rows, vocabSize]), tf.zerosLike(y)];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  );
+  return f(logits, labels) as tf.Scalar;
+}
+
+/**
+ * Mean softmax cross-entropy of `logits [N, V]` against integer `labels [N]` (int32), skipping rows
+ * whose label equals `ignoreIndex`; returns 0 when every row is skipped. Differentiable with
+ * respect to `logits`; never materialises a one-hot matrix. Throws `RangeError` (at run time, on
+ * CPU backends) when a scored label is outside `[0, V)`.
+ */
+export function sparseSoftmaxCrossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  ignoreIndex: number = defaultIgnoreIndex,
+): tf.Scalar {
+  if (logits.rank !== 2 || labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
+    throw new RangeError(
+      `sparseSoftmaxCrossEntropy: want logits [N,V] and labels [N], got [${logits.shape}] and [${labels.shape}]`,
+    );
+  }
+  const intLabels = labels.dtype === "int32" ? labels : tf.cast(labels, "int32");
+  try {
+    if (tf.getKernel(forwardKernelName, tf.getBackend()) == null) {
+      return compositeSparseSoftmaxCrossEntropy(logits, intLabels, ignoreIndex);
+    }
+    return fusedLoss(ignoreIndex)(logits, intLabels) as tf.Scalar;
+  } finally {
+    if (intLabels !== labels) intLabels.dispose();
+  }
+}

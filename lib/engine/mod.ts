@@ -1,0 +1,15 @@
+/**
+ * The tensor engine: TensorFlow.js backend choice (`auto`, `blas`, `wasm`, `cpu`, `webgpu`,
+ * `tensorflow`), the kernels GPT-2 training needs, and memory accounting. Call
+ * {@link initEngine} once before computing.
+ *
+ * @module
+ */
+export { backendNames, initEngine, probeWebGpuAdapter } from "./backends.ts";
+export type { BackendName, EngineInfo, EngineOptions } from "./backends.ts";
+export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
+export { assertNoTensorLeak, defaultSampleIntervalMs, MemoryMeter } from "./memory.ts";
+export type { PeakMemory } from "./memory.ts";
+export { BackendError, TensorLeakError } from "./errors.ts";
+export { blasPathVariable, loadBlas } from "./blas.ts";
+export type { BlasLibrary } from "./blas.ts";

@@ -2,6 +2,7 @@
 // one job per matrix cell, Ctrl-C cancels submitted jobs, a killed coordinator's rerun finishes
 // the work without redoing finished stages.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { readLock } from "../lib/cache/mod.ts";
 import { queuedStages, SlurmClient } from "../lib/run/executors/slurm.ts";
 import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
@@ -173,6 +174,47 @@ stages:
           assertOk(quickLog.includes("reusing the output of job"), quickLog);
           const longLog = await Deno.readTextFile(join(project, "artifacts/logs/long.log"));
           assertOk(longLog.includes("following job"), longLog);
+        },
+      );
+
+      await t.step(
+        "the smoke pipeline through SLURM reproduces the metrics recorded by a local run",
+        async () => {
+          // `repro` reruns every stage into a temporary cache and compares each metric with
+          // pipelines/smoke.lock (written by a local run); it leaves the lock and cache alone.
+          const root = fileURLToPath(new URL("..", import.meta.url));
+          const started = performance.now();
+          const output = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "--unstable-ffi",
+              "--quiet",
+              "cli/pipeline.ts",
+              "repro",
+              "--file",
+              "pipelines/smoke.yaml",
+              "--executor",
+              "slurm",
+              "--jobs",
+              "3",
+            ],
+            cwd: root,
+            env: { NO_COLOR: "1" },
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const text = new TextDecoder().decode(output.stdout) +
+            new TextDecoder().decode(output.stderr);
+          console.log(
+            `smoke repro through SLURM in ${(performance.now() - started).toFixed(0)} ms`,
+          );
+          assertEquals(output.code, 0, text);
+          assertOk(/repro: all \d+ recorded metrics reproduced/.test(text), text);
+          assertOk(
+            (await jobsOf(cluster, "aggregate")).length >= 2,
+            "aggregate never ran on SLURM",
+          );
         },
       );
     } finally {

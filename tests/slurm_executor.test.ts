@@ -234,6 +234,47 @@ Deno.test({
         assertEquals(left, []);
         await executor.close();
       });
+
+      await t.step("at most `jobs` jobs are in flight at once", async () => {
+        const where = await newProject();
+        const executor = new SlurmExecutor({
+          stateDir: join(where.cacheDir, "slurm"),
+          pollIntervalMs: POLL_INTERVAL_MS,
+          slurmEnv: cluster.env,
+          jobs: 1,
+        });
+        const queued = [];
+        for (const index of [1, 2, 3]) {
+          queued.push(
+            await queue(executor, where, {
+              stage: `capped-${index}`,
+              uses: "stages/write.ts",
+              params: { value: index, sleep_ms: 300 },
+            }),
+          );
+        }
+        let mostInFlight = 0;
+        let allDone = false;
+        const finished = Promise.all(queued.map((job) => job.handle.finished)).then((exits) => {
+          allDone = true;
+          return exits;
+        });
+        while (!allDone) {
+          const live = (await listJobs(cluster)).filter((job) =>
+            job.name.startsWith("peftlab:capped-") && (job.state === "PENDING" ||
+              job.state === "RUNNING" || job.state === "CONFIGURING")
+          );
+          mostInFlight = Math.max(mostInFlight, live.length);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assertEquals((await finished).map((exit) => exit.code), [0, 0, 0]);
+        assertEquals(mostInFlight, 1);
+        assertEquals(
+          (await listJobs(cluster)).filter((job) => job.name.startsWith("peftlab:capped-")).length,
+          3,
+        );
+        await executor.close();
+      });
     } finally {
       await cluster.stop();
     }

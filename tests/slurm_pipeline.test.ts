@@ -109,6 +109,18 @@ stages:
         },
       );
 
+      await t.step("a job sbatch refuses fails its stage with sbatch's message", async () => {
+        const project = await makeProject(`
+stages:
+  misplaced: { uses: stages/write.ts, resources: { partition: no-such-partition } }
+`);
+        const run = await runCli(project, ["--json", "--executor", "slurm"]);
+        assertEquals(run.code, 1, run.stderr);
+        const failure = run.events.find((event) => event.event === "fail");
+        assertOk(failure && failure.stage === "misplaced", run.stdout);
+        assertOk(/sbatch failed.*partition/i.test(String(failure.error)), String(failure.error));
+      });
+
       await t.step("Ctrl-C cancels every job the run submitted", async () => {
         const project = await makeProject(`
 stages:

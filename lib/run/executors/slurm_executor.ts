@@ -382,6 +382,10 @@ export class SlurmExecutor implements Executor {
         .catch(() => undefined);
       if (info && !isTerminalState(info.state)) {
         tracked.missingPolls = 0;
+        // A cluster that ignores --kill-on-invalid-dep leaves such a job pending forever.
+        if (info.reason === "DependencyNeverSatisfied") {
+          await this.client.cancel([tracked.jobId!]).catch(() => {});
+        }
         continue;
       }
       const code = await this.#exitCodeFile(tracked);

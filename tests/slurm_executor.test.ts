@@ -2,6 +2,7 @@
 // stage cancelling its queued dependents, cancelling everything, plus the pure helpers.
 import { join } from "node:path";
 import {
+  jobIdentity,
   parseScontrolJob,
   sbatchOptions,
   SlurmExecutor,
@@ -70,6 +71,35 @@ function within<T>(timeoutMs: number, promise: Promise<T>): Promise<T> {
     timer = setTimeout(() => reject(new Error(`not settled within ${timeoutMs} ms`)), timeoutMs);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("slurm: the same work in a new attempt folder keeps its identity; a param change does not", async () => {
+  const where = await newProject();
+  const stage = { stage: "same", uses: "stages/write.ts", params: { value: 1 } };
+  const first = await jobIdentity(await makeStageJob(where.project, where.cacheDir, stage));
+  const again = await jobIdentity(await makeStageJob(where.project, where.cacheDir, stage));
+  assertEquals(again, first);
+  const changed = await jobIdentity(
+    await makeStageJob(where.project, where.cacheDir, { ...stage, params: { value: 2 } }),
+  );
+  assertOk(changed !== first, "a param change must give new work");
+  await Deno.writeTextFile(
+    join(where.project, "stages/write.ts"),
+    "\n// edited",
+    { append: true },
+  );
+  const edited = await jobIdentity(await makeStageJob(where.project, where.cacheDir, stage));
+  assertOk(edited !== first, "a code change must give new work");
+});
+
+/** Names in a folder; none when it does not exist. */
+function entriesOf(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((entry) => entry.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
 }
 
 async function newProject(): Promise<{ project: string; cacheDir: string }> {
@@ -145,8 +175,8 @@ Deno.test({
           assertIncludes(await Deno.readTextFile(second.logPath), `submitted job ${secondId}`);
           await executor.close();
           // Nothing kept once outputs are handed over: no records, no finished copies.
-          assertEquals([...Deno.readDirSync(join(where.cacheDir, "slurm/jobs"))], []);
-          assertEquals([...Deno.readDirSync(join(where.cacheDir, "slurm/outputs"))], []);
+          assertEquals(entriesOf(join(where.cacheDir, "slurm/jobs")), []);
+          assertEquals(entriesOf(join(where.cacheDir, "slurm/outputs")), []);
         },
       );
 
@@ -194,6 +224,8 @@ Deno.test({
             .filter((job) => job.state === "PENDING" || job.state === "RUNNING");
           assertEquals(left, []);
           assertIncludes(await Deno.readTextFile(child.logPath), "DependencyNeverSatisfied");
+          // The failed stage left no output where dependents or a later run would find one.
+          assertEquals(entriesOf(join(where.cacheDir, "slurm/outputs")), []);
           await executor.close();
         },
       );

@@ -14,6 +14,8 @@ import { BackendError } from "./errors.ts";
 import { registerLossKernels } from "./loss.ts";
 import { installWasmMatMul } from "./matmul.ts";
 import { registerSegmentSum } from "./segment_sum.ts";
+import { installWasmKernels } from "./wasm_kernels.ts";
+import { installMemoryFreeingGradients } from "./gradients.ts";
 
 /** Backends a user can ask for; `auto` picks the fastest one available. */
 export type BackendName = "auto" | "blas" | "wasm" | "cpu" | "webgpu" | "tensorflow";
@@ -91,6 +93,7 @@ async function useWasm(name: "wasm" | "blas", threads: number): Promise<EngineIn
     throw new BackendError(name, "the tfjs wasm binary did not load from node_modules");
   }
   installWasmMatMul(blas);
+  installWasmKernels();
   const versions = { ...baseVersions(), "tfjs-backend-wasm": version_wasm };
   if (blas == null) return { backend: "wasm", threads: getThreadsCount(), versions };
   const blasThreads = blas.setThreads(threads);
@@ -245,6 +248,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (!(threads >= 1 && Number.isInteger(threads))) {
     throw new BackendError(backend, `threads must be a positive integer, got ${threads}`);
   }
+  installMemoryFreeingGradients();
   switch (backend) {
     case "cpu":
       return await useCpu();

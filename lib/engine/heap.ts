@@ -35,15 +35,19 @@ export function valuesOf(backend: unknown, info: tf.TensorInfo): TensorValues {
   return (backend as CpuLikeBackend).data.get(info.dataId).values;
 }
 
-/** Allocates an output tensor (zero-filled) on a cpu or wasm-heap backend. */
+/**
+ * Allocates an output tensor on a cpu or wasm-heap backend, zero-filled unless `zeroFill` is false
+ * (for kernels that write every element).
+ */
 export function allocate(
   backend: unknown,
   shape: number[],
   dtype: "float32" | "int32",
+  zeroFill = true,
 ): tf.TensorInfo {
   if (isWasmHeapBackend(backend)) {
     const info = (backend as WasmLikeBackend).makeOutput(shape, dtype);
-    (backend as WasmLikeBackend).typedArrayFromHeap(info).fill(0);
+    if (zeroFill) (backend as WasmLikeBackend).typedArrayFromHeap(info).fill(0);
     return info;
   }
   const size = shape.reduce((a, b) => a * b, 1);

@@ -1,8 +1,8 @@
 /**
  * Fused softmax cross-entropy over integer labels. On the CPU-resident backends (`cpu`, `wasm`,
- * `blas`) it runs as two kernels written here: the forward pass keeps one log-sum-exp per row, the
- * backward pass writes `(softmax − onehot) · dy / count` in one sweep. No one-hot matrix and no
- * softmax matrix is ever built. Other backends get the same maths from stock ops.
+ * `blas`) it runs as two kernels written here: the forward pass exponentiates each logit once and
+ * keeps the softmax in place of the logits (same memory), the backward pass writes
+ * `(softmax − onehot) · dy / count` in one sweep. No one-hot matrix is ever built. Other backends get the same maths from stock ops.
  *
  * @module
  */
@@ -29,58 +29,60 @@ function checkLabel(label: number, vocabSize: number, row: number): void {
   }
 }
 
-/** Outputs the mean loss (scalar) and each row's log-sum-exp `[N]`. */
+/**
+ * Outputs the mean loss (scalar) and the softmax `[N, V]` of scored rows (zero rows where
+ * ignored): the backward pass then only scales it, so each logit is exponentiated once.
+ */
 function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
   const { logits, labels } = args.inputs;
   const ignoreIndex = args.attrs!.ignoreIndex as number;
   const [rows, vocabSize] = logits.shape;
   const lossInfo = allocate(args.backend, [], "float32");
-  const lseInfo = allocate(args.backend, [rows], "float32");
+  const probsInfo = allocate(args.backend, [rows, vocabSize], "float32", false);
   const x = valuesOf(args.backend, logits);
   const y = valuesOf(args.backend, labels);
-  const lse = valuesOf(args.backend, lseInfo);
+  const probs = valuesOf(args.backend, probsInfo);
   let total = 0;
   let counted = 0;
   for (let r = 0; r < rows; r++) {
     const base = r * vocabSize;
+    const label = y[r];
+    if (label === ignoreIndex) {
+      probs.fill(0, base, base + vocabSize);
+      continue;
+    }
+    checkLabel(label, vocabSize, r);
     let max = -Infinity;
     for (let v = 0; v < vocabSize; v++) if (x[base + v] > max) max = x[base + v];
     let sum = 0;
-    for (let v = 0; v < vocabSize; v++) sum += Math.exp(x[base + v] - max);
-    const rowLse = max + Math.log(sum);
-    lse[r] = rowLse;
-    const label = y[r];
-    if (label === ignoreIndex) continue;
-    checkLabel(label, vocabSize, r);
-    total += rowLse - x[base + label];
+    for (let v = 0; v < vocabSize; v++) {
+      const e = Math.exp(x[base + v] - max);
+      probs[base + v] = e;
+      sum += e;
+    }
+    const inverse = 1 / sum;
+    for (let v = 0; v < vocabSize; v++) probs[base + v] *= inverse;
+    total += max + Math.log(sum) - x[base + label];
     counted++;
   }
   valuesOf(args.backend, lossInfo)[0] = counted === 0 ? 0 : total / counted;
-  return [lossInfo, lseInfo];
+  return [lossInfo, probsInfo];
 }
 
-/** Outputs d loss / d logits `[N, V]` given the upstream scalar gradient `dy`. */
+/** Outputs d loss / d logits `[N, V]` = (softmax − onehot) · dy / count on scored rows. */
 function backwardKernel(args: KernelArgs): tf.TensorInfo {
-  const { dy, logits, labels, logSumExp } = args.inputs;
+  const { dy, probs, labels } = args.inputs;
   const ignoreIndex = args.attrs!.ignoreIndex as number;
-  const [rows, vocabSize] = logits.shape;
-  const out = allocate(args.backend, [rows, vocabSize], "float32");
-  const x = valuesOf(args.backend, logits);
+  const [rows, vocabSize] = probs.shape;
+  const out = allocate(args.backend, [rows, vocabSize], "float32", false);
+  const p = valuesOf(args.backend, probs);
   const y = valuesOf(args.backend, labels);
-  const lse = valuesOf(args.backend, logSumExp);
   const grad = valuesOf(args.backend, out);
   let counted = 0;
   for (let r = 0; r < rows; r++) if (y[r] !== ignoreIndex) counted++;
-  if (counted === 0) return out;
-  const scale = valuesOf(args.backend, dy)[0] / counted;
-  for (let r = 0; r < rows; r++) {
-    const label = y[r];
-    if (label === ignoreIndex) continue; // row stays zero
-    const base = r * vocabSize;
-    const rowLse = lse[r];
-    for (let v = 0; v < vocabSize; v++) grad[base + v] = Math.exp(x[base + v] - rowLse) * scale;
-    grad[base + label] -= scale;
-  }
+  const scale = counted === 0 ? 0 : valuesOf(args.backend, dy)[0] / counted;
+  for (let i = 0; i < grad.length; i++) grad[i] = p[i] * scale; // ignored rows of p are 0
+  for (let r = 0; r < rows; r++) if (y[r] !== ignoreIndex) grad[r * vocabSize + y[r]] -= scale;
   return out;
 }
 
@@ -113,19 +115,19 @@ function fusedLoss(ignoreIndex: number): (logits: tf.Tensor, labels: tf.Tensor) 
   f = tf.customGrad(
     // deno-lint-ignore no-explicit-any
     ((logits: tf.Tensor, labels: tf.Tensor, save: any) => {
-      const [loss, logSumExp] = tf.engine().runKernel(
+      const [loss, probs] = tf.engine().runKernel(
         forwardKernelName,
         { logits, labels },
         { ignoreIndex },
       ) as unknown as tf.Tensor[];
-      save([logits, labels, logSumExp]);
+      save([probs, labels]);
       return {
         value: loss,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [savedLogits, savedLabels, savedLse] = saved;
+          const [savedProbs, savedLabels] = saved;
           const dLogits = tf.engine().runKernel(
             backwardKernelName,
-            { dy, logits: savedLogits, labels: savedLabels, logSumExp: savedLse },
+            { dy, probs: savedProbs, labels: savedLabels },
             { ignoreIndex },
           ) as tf.Tensor;
           return [dLogits, tf.zerosLike(savedLabels)];

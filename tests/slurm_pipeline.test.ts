@@ -2,9 +2,10 @@
 // one job per matrix cell, Ctrl-C cancels submitted jobs, a killed coordinator's rerun finishes
 // the work without redoing finished stages.
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
 import { readLock } from "../lib/cache/mod.ts";
 import { queuedStages, SlurmClient } from "../lib/run/executors/slurm.ts";
+import { compareLocks, formatDriftTable } from "../lib/run/repro.ts";
 import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
 import { collect, makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
 import {
@@ -15,6 +16,12 @@ import {
   type TestCluster,
   waitFor,
 } from "./slurm/cluster.ts";
+import { copyProject } from "./slurm/project_copy.ts";
+
+/** The part of a pipeline file the comparison reads. */
+interface SmokeFile {
+  repro?: { ignore_metrics?: string[] };
+}
 
 const skipReason = clusterSkipReason();
 if (skipReason) console.warn(skipReason);
@@ -190,43 +197,52 @@ stages:
       );
 
       await t.step(
-        "the smoke pipeline through SLURM reproduces the metrics recorded by a local run",
+        "the smoke pipeline gives the same metrics through SLURM as locally",
         async () => {
-          // `repro` reruns every stage into a temporary cache and compares each metric with
-          // pipelines/smoke.lock (written by a local run); it leaves the lock and cache alone.
-          const root = fileURLToPath(new URL("..", import.meta.url));
-          const started = performance.now();
-          const output = await new Deno.Command(Deno.execPath(), {
-            args: [
-              "run",
-              "-A",
-              "--unstable-ffi",
-              "--quiet",
-              "cli/pipeline.ts",
-              "repro",
+          const project = await copyProject();
+          try {
+            const file = join(project, "pipelines/smoke.yaml");
+            const lockPath = join(project, "pipelines/smoke.lock");
+            await Deno.remove(lockPath).catch(() => {});
+            const local = await runCli(project, ["--file", file, "--executor", "local"]);
+            assertEquals(local.code, 0, local.stderr + local.stdout);
+            const localLock = await readLock(lockPath);
+            await Deno.remove(lockPath);
+            const started = performance.now();
+            const slurm = await runCli(project, [
               "--file",
-              "pipelines/smoke.yaml",
+              file,
               "--executor",
               "slurm",
               "--jobs",
               "3",
-            ],
-            cwd: root,
-            env: { NO_COLOR: "1" },
-            stdout: "piped",
-            stderr: "piped",
-          }).output();
-          const text = new TextDecoder().decode(output.stdout) +
-            new TextDecoder().decode(output.stderr);
-          console.log(
-            `smoke repro through SLURM in ${(performance.now() - started).toFixed(0)} ms`,
-          );
-          assertEquals(output.code, 0, text);
-          assertOk(/repro: all \d+ recorded metrics reproduced/.test(text), text);
-          assertOk(
-            (await jobsOf(cluster, "aggregate")).length >= 2,
-            "aggregate never ran on SLURM",
-          );
+              // A cache of its own: the local run's cache would restore every stage.
+              "--set",
+              "settings.cache=artifacts-slurm",
+            ]);
+            console.log(
+              `smoke pipeline through SLURM in ${(performance.now() - started).toFixed(0)} ms`,
+            );
+            assertEquals(slurm.code, 0, slurm.stderr + slurm.stdout);
+            const slurmLock = await readLock(lockPath);
+            assertEquals(
+              Object.keys(slurmLock.stages).sort(),
+              Object.keys(localLock.stages).sort(),
+            );
+            // Machine measurements (timings, memory, versions) are not results.
+            const ignore = (parse(await Deno.readTextFile(file)) as SmokeFile).repro
+              ?.ignore_metrics;
+            const rows = compareLocks(localLock, slurmLock, 0, ignore ?? []);
+            assertOk(rows.length > 50, `only ${rows.length} metrics compared`);
+            const drifted = rows.filter((row) => row.drifted);
+            assertEquals(drifted, [], formatDriftTable(drifted));
+            assertOk(
+              (await jobsOf(cluster, "aggregate")).length >= 2,
+              "aggregate never ran on SLURM",
+            );
+          } finally {
+            await Deno.remove(project, { recursive: true });
+          }
         },
       );
     } finally {

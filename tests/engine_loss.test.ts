@@ -88,6 +88,19 @@ for (const backend of cpuBackends) {
     tf.dispose([x, y, grad]);
   });
 
+  Deno.test(`loss (${backend}): a label whose probability underflows float32 still gives the exact loss`, async () => {
+    await initEngine({ backend });
+    const logits = new Float32Array([0, 200, -5, 1, 2, 3, 0, 0]);
+    const labels = new Int32Array([0, 2]);
+    const expected = referenceCrossEntropy(logits, labels, 4, -100);
+    const got = tf.tidy(() =>
+      sparseSoftmaxCrossEntropy(tf.tensor2d(logits, [2, 4]), tf.tensor1d(labels, "int32"))
+        .dataSync()[0]
+    );
+    assertAlmostEquals(got, expected.loss, 1e-4);
+    assert(expected.loss > 100, `reference ${expected.loss}`);
+  });
+
   Deno.test(`loss (${backend}): a label outside the vocabulary is a RangeError`, async () => {
     await initEngine({ backend });
     const x = tf.zeros([2, 4]) as tf.Tensor2D;

@@ -7,10 +7,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { allocate, valuesOf } from "./heap.ts";
+import { allocate, isWasmHeapBackend, valuesOf } from "./heap.ts";
 
 const forwardKernelName = "PeftlabSparseSoftmaxXent";
 const backwardKernelName = "PeftlabSparseSoftmaxXentGrad";
+
+/** Below this float32 softmax value the loss of a row is recomputed in float64 (log precision). */
+const minSafeProbability = 1e-30;
 
 /** Label PyTorch and Hugging Face use for "do not score this position". */
 export const defaultIgnoreIndex = -100;
@@ -37,8 +40,16 @@ function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
   const { logits, labels } = args.inputs;
   const ignoreIndex = args.attrs!.ignoreIndex as number;
   const [rows, vocabSize] = logits.shape;
+  const wasmSoftmax = isWasmHeapBackend(args.backend)
+    ? tf.getKernel(tf.Softmax, "wasm")
+    : undefined;
+  // wasm's SIMD softmax is ~5× faster than exponentiating in JavaScript.
+  const probsInfo = wasmSoftmax
+    ? wasmSoftmax.kernelFunc(
+      { inputs: { logits }, backend: args.backend, attrs: { dim: 1 } } as never,
+    ) as tf.TensorInfo
+    : allocate(args.backend, [rows, vocabSize], "float32", false);
   const lossInfo = allocate(args.backend, [], "float32");
-  const probsInfo = allocate(args.backend, [rows, vocabSize], "float32", false);
   const x = valuesOf(args.backend, logits);
   const y = valuesOf(args.backend, labels);
   const probs = valuesOf(args.backend, probsInfo);
@@ -52,6 +63,12 @@ function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
       continue;
     }
     checkLabel(label, vocabSize, r);
+    counted++;
+    if (wasmSoftmax && probs[base + label] > minSafeProbability) {
+      total -= Math.log(probs[base + label]);
+      continue;
+    }
+    // exact float64 row: no softmax yet, or the label's probability underflows float32
     let max = -Infinity;
     for (let v = 0; v < vocabSize; v++) if (x[base + v] > max) max = x[base + v];
     let sum = 0;
@@ -63,7 +80,6 @@ function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
     const inverse = 1 / sum;
     for (let v = 0; v < vocabSize; v++) probs[base + v] *= inverse;
     total += max + Math.log(sum) - x[base + label];
-    counted++;
   }
   valuesOf(args.backend, lossInfo)[0] = counted === 0 ? 0 : total / counted;
   return [lossInfo, probsInfo];

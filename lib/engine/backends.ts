@@ -12,6 +12,7 @@ import { getThreadsCount, version_wasm } from "@tensorflow/tfjs-backend-wasm";
 import { loadBlas } from "./blas.ts";
 import { BackendError } from "./errors.ts";
 import { registerLossKernels } from "./loss.ts";
+import { registerFusedKernels } from "./fused.ts";
 import { installWasmMatMul } from "./matmul.ts";
 import { registerSegmentSum } from "./segment_sum.ts";
 import { installWasmKernels } from "./wasm_kernels.ts";
@@ -57,6 +58,7 @@ function registerCpuResidentKernels(): void {
   for (const backendName of ["cpu", "wasm"]) {
     registerSegmentSum(backendName);
     registerLossKernels(backendName);
+    registerFusedKernels(backendName);
   }
   kernelsRegistered = true;
 }

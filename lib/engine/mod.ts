@@ -8,6 +8,7 @@
 export { backendNames, initEngine, probeWebGpuAdapter } from "./backends.ts";
 export type { BackendName, EngineInfo, EngineOptions } from "./backends.ts";
 export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
+export { geluNew, layerNorm } from "./fused.ts";
 export { assertNoTensorLeak, defaultSampleIntervalMs, MemoryMeter } from "./memory.ts";
 export type { PeakMemory } from "./memory.ts";
 export { BackendError, TensorLeakError } from "./errors.ts";

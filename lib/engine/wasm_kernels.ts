@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { valuesOf } from "./heap.ts";
+import { tanhFloat32 } from "./tanh.ts";
 
 type KernelArgs = {
   inputs: Record<string, tf.TensorInfo>;
@@ -177,8 +178,7 @@ function tanh(args: KernelArgs): tf.TensorInfo {
   const out = backend.makeOutput(x.shape, "float32");
   const source = valuesOf(backend, x) as Float32Array;
   const target = valuesOf(backend, out) as Float32Array;
-  // Math.tanh is ~4× slower than exp in V8; in float64 this form loses nothing at float32 output.
-  for (let i = 0; i < source.length; i++) target[i] = 1 - 2 / (Math.exp(2 * source[i]) + 1);
+  for (let i = 0; i < source.length; i++) target[i] = tanhFloat32(source[i]);
   return out;
 }
 

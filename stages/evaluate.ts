@@ -42,7 +42,11 @@ const carriedTrainMetrics = [
 export async function run(ctx: StageContext): Promise<StageResult> {
   const params = new Params(ctx.stage, ctx.params);
   const methodName = params.string("method");
-  const trainKey = Object.keys(ctx.inputs).find((name) => name === `train-${methodName}`);
+  // `train-lora`, or one cell of it such as `train-lora[seed=1]` when training is a seed matrix.
+  const trainStage = `train-${methodName}`;
+  const trainKey = Object.keys(ctx.inputs).find((name) =>
+    name === trainStage || name.startsWith(`${trainStage}[`)
+  );
   const tokenizeDir = ctx.inputs.tokenize;
   const pretrainDir = ctx.inputs.pretrain;
   if (!tokenizeDir || !pretrainDir || !trainKey) {

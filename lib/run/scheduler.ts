@@ -264,7 +264,8 @@ async function executeStage(
   reasons: string[],
 ): Promise<StageOutcome> {
   const { cacheDir, root } = pipeline;
-  const safeName = spec.name.replace(/[^A-Za-z0-9_.=,-]/g, "_");
+  // No commas: sandbox permission flags are comma-separated lists of paths.
+  const safeName = spec.name.replace(/[^A-Za-z0-9_.=-]/g, "_");
   const workDir = await Deno.makeTempDir({
     dir: await ensureDir(join(cacheDir, "tmp")),
     prefix: `${safeName}-`,

@@ -22,7 +22,10 @@ const beta6 = 1.19825839466702e-06;
 
 /** tanh(u) to float32 accuracy; NaN stays NaN. */
 export function tanhFloat32(u: number): number {
-  const x = u > clampAt ? clampAt : u < -clampAt ? -clampAt : u;
+  // beyond the clamp float32 tanh is ±1 (so 1 + tanh(u) is exactly 0 there, as in tfjs/PyTorch)
+  if (u > clampAt) return 1;
+  if (u < -clampAt) return -1;
+  const x = u;
   if (Math.abs(x) < linearBelow) return x;
   const x2 = x * x;
   const p = x *

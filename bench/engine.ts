@@ -1,6 +1,6 @@
 /**
  * `deno task bench [--json] [--backend auto|blas|wasm|cpu|webgpu] [--threads N] [--steps N]
- * [--warmup N] [--cases train-full,train-lora,train-prompt,generate] [--compare-torch]`
+ * [--warmup N] [--cases train-full,train-lora,train-prompt,generate,matmul] [--compare-torch]`
  *
  * Times the tiny GPT-2 (n_layer 4, n_embd 256, n_head 4, vocab 8192, context 256, batch 8):
  * training steps (forward + backward + AdamW) with all weights trainable, LoRA r=8 on c_attn and
@@ -41,8 +41,12 @@ const trainModes = {
   "train-lora": { method: "lora", config: { r: loraRank, alpha: 16, target_modules: ["c_attn"] } },
   "train-prompt": { method: "prompt", config: { soft_tokens: softPromptTokens, init: "random" } },
 } as const;
-type CaseName = keyof typeof trainModes | "generate";
-const allCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate"];
+type CaseName = keyof typeof trainModes | "generate" | "matmul";
+const allCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate", "matmul"];
+/** Cases run when `--cases` is not given (matmul is a diagnostic). */
+const defaultCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate"];
+/** Matmul shapes [m, k, n] timed by the `matmul` case (PyTorch's peer benchmark uses the same). */
+const matMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
 
 /** One benchmark result line. */
 interface CaseResult {
@@ -158,6 +162,29 @@ function runGenerateCase(steps: number, warmup: number): Omit<CaseResult, "backe
   };
 }
 
+/** GFLOP/s of `op(A)·op(B)` for each shape and transpose combination, best of a few runs. */
+function runMatMulCase(): Record<string, number> {
+  const rates: Record<string, number> = {};
+  for (const [m, k, n] of matMulShapes) {
+    for (const [ta, tb] of [[false, false], [false, true], [true, false]]) {
+      const a = tf.randomNormal(ta ? [k, m] : [m, k]);
+      const b = tf.randomNormal(tb ? [n, k] : [k, n]);
+      let best = Infinity;
+      for (let r = 0; r < 3; r++) {
+        const start = performance.now();
+        const c = tf.matMul(a, b, ta, tb);
+        c.dataSync();
+        best = Math.min(best, performance.now() - start);
+        c.dispose();
+      }
+      tf.dispose([a, b]);
+      const label = `${m}x${k}x${n}${ta ? " tA" : ""}${tb ? " tB" : ""}`;
+      rates[label] = Math.round((2 * m * k * n) / (best / 1000) / 1e8) / 10;
+    }
+  }
+  return rates;
+}
+
 function parseArgs(args: string[]) {
   const opts = {
     json: false,
@@ -165,7 +192,7 @@ function parseArgs(args: string[]) {
     threads: undefined as number | undefined,
     steps: 3,
     warmup: 1,
-    cases: allCases,
+    cases: defaultCases,
     compareTorch: false,
     child: undefined as CaseName | undefined,
   };
@@ -215,6 +242,13 @@ function parseArgs(args: string[]) {
 async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
   const engine = await initEngine({ backend: opts.backend, threads: opts.threads });
   const caseName = opts.child!;
+  if (caseName === "matmul") {
+    const gflops = runMatMulCase();
+    console.log(
+      JSON.stringify({ mode: "matmul", backend: engine.backend, threads: engine.threads, gflops }),
+    );
+    return;
+  }
   const result = caseName === "generate"
     ? runGenerateCase(opts.steps, opts.warmup)
     : await runTrainCase(caseName, opts.steps, opts.warmup);
@@ -296,6 +330,10 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   for (const caseName of opts.cases) {
     const result = await runCaseProcess(caseName, opts);
+    if (caseName === "matmul") {
+      console.log(JSON.stringify(result));
+      continue;
+    }
     results.push(result);
     if (opts.json) console.log(JSON.stringify(result));
   }

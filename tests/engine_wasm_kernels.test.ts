@@ -88,3 +88,26 @@ Deno.test("wasm kernels: clone shares storage yet both handles survive the other
   assert(JSON.stringify(Array.from(b.dataSync())) === "[1,2,3]");
   b.dispose();
 });
+
+Deno.test("wasm kernels: gather along each axis matches the cpu backend; bad indices throw", async () => {
+  const seed = freshSeed();
+  const values = randomNormal(4 * 6 * 3, seededRandom(seed));
+  for (const axis of [0, 1, 2]) {
+    const ids = [[2, 0], [1, 2]];
+    const [got, want] = await onBoth(() =>
+      tf.gather(tf.tensor3d(values, [4, 6, 3]), tf.tensor2d(ids, [2, 2], "int32"), axis)
+    );
+    assertClose(got, want, `gather axis ${axis} (seed ${seed})`);
+  }
+  await initEngine({ backend: "wasm" });
+  const table = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+  const bad = tf.tensor1d([2], "int32");
+  let threw = false;
+  try {
+    tf.gather(table, bad);
+  } catch (error) {
+    threw = error instanceof RangeError;
+  }
+  assert(threw, "an index past the table should throw RangeError");
+  tf.dispose([table, bad]);
+});

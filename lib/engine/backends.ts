@@ -74,6 +74,9 @@ function defaultThreads(): number {
 async function useCpu(): Promise<EngineInfo> {
   registerCpuResidentKernels();
   if (!(await tf.setBackend("cpu"))) throw new BackendError("cpu", "tfjs refused to start it");
+  // tfjs-backend-cpu advertises tfjs-node on first use when it sees `process`; peftlab chooses
+  // backends itself (see docs/ENGINE.md), so silence it.
+  (tf.backend() as { firstUse?: boolean }).firstUse = false;
   return {
     backend: "cpu",
     threads: 1,

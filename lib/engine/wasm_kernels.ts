@@ -182,7 +182,41 @@ function tanh(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** Row gather with block copies (stock wasm copies element by element: 14 ms for 2,048 × 256). */
+function gatherV2(args: KernelArgs): tf.TensorInfo {
+  const { x, indices } = args.inputs;
+  const batchDims = (args.attrs!.batchDims as number | undefined) ?? 0;
+  if (!numeric(x.dtype) || batchDims !== 0) return runStock(tf.GatherV2, args) as tf.TensorInfo;
+  const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x.shape)[0];
+  const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const axisSize = x.shape[axis];
+  const count = indices.shape.reduce((a, b) => a * b, 1);
+  const backend = args.backend as WasmBackend;
+  const out = backend.makeOutput(
+    [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)],
+    x.dtype,
+  );
+  const source = valuesOf(backend, x);
+  const target = valuesOf(backend, out);
+  const ids = valuesOf(backend, indices);
+  let written = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < count; i++) {
+      const index = ids[i];
+      if (!(index >= 0 && index < axisSize)) {
+        throw new RangeError(`gather: index ${index} is outside [0, ${axisSize - 1}]`);
+      }
+      const from = (o * axisSize + index) * inner;
+      target.set(source.subarray(from, from + inner), written);
+      written += inner;
+    }
+  }
+  return out;
+}
+
 const replacements: [string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]][] = [
+  [tf.GatherV2, gatherV2],
   [tf.Identity, identity],
   [tf.Slice, slice],
   [tf.SplitV, splitV],

@@ -166,13 +166,26 @@ async function useWebGpu(allowSoftware: boolean): Promise<EngineInfo> {
 /** Package names of the optional native TensorFlow bindings, GPU build first. */
 const tensorflowPackages = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"] as const;
 
+/** Where `node_modules` may be: the project root (two folders up from here), then the cwd. */
+function nodeModulesFolders(): string[] {
+  const folders = [new URL("../../node_modules/", import.meta.url).pathname];
+  try {
+    folders.push(`${Deno.cwd()}/node_modules/`);
+  } catch {
+    // no read permission for the cwd
+  }
+  return folders;
+}
+
 async function installedTensorflowPackage(): Promise<string | null> {
   for (const name of tensorflowPackages) {
-    try {
-      await Deno.stat(`${Deno.cwd()}/node_modules/${name}/package.json`);
-      return name;
-    } catch {
-      // not installed
+    for (const folder of nodeModulesFolders()) {
+      try {
+        await Deno.stat(`${folder}${name}/package.json`);
+        return name;
+      } catch {
+        // not installed there, or not readable
+      }
     }
   }
   return null;

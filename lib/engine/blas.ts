@@ -44,7 +44,12 @@ const cblasNoTrans = 111;
 const cblasTrans = 112;
 
 function candidatePaths(): string[] {
-  const fromEnv = Deno.env.get(blasPathVariable);
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get(blasPathVariable);
+  } catch {
+    // no env permission: use the built-in list
+  }
   const builtIn = Deno.build.os === "darwin"
     ? ["/System/Library/Frameworks/Accelerate.framework/Accelerate", "libopenblas.dylib"]
     : Deno.build.os === "windows"

@@ -46,3 +46,38 @@ Deno.test("initEngine: tensorflow without tfjs-node installed says how to get it
   const error = await assertRejects(() => initEngine({ backend: "tensorflow" }), BackendError);
   assert(error.message.includes("tfjs-node"), error.message);
 });
+
+Deno.test("initEngine: auto falls back to wasm in a process without FFI or env permission", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const script = `import { initEngine } from "${root}lib/engine/mod.ts";
+    console.log(JSON.stringify(await initEngine({ backend: "auto" })));
+    Deno.exit(0);`;
+  const denoDir = (() => {
+    try {
+      return Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
+    } catch {
+      return `${Deno.env.get("HOME")}/.cache/deno`;
+    }
+  })();
+  const scriptPath = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(scriptPath, script);
+  const output = await new Deno.Command(Deno.execPath(), {
+    // `deno eval` would grant every permission; `run` grants only these reads
+    args: [
+      "run",
+      "--config",
+      `${root}deno.json`,
+      "--unstable-ffi",
+      `--allow-read=${root},${denoDir},${scriptPath}`,
+      scriptPath,
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(scriptPath);
+  const stdout = new TextDecoder().decode(output.stdout);
+  assert(output.success, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(stdout.split("\n").find((line) => line.startsWith("{"))!);
+  assertEquals(info.backend, "wasm");
+});

@@ -90,15 +90,33 @@ function backwardKernel(args: KernelArgs): tf.TensorInfo {
   const { dy, probs, labels } = args.inputs;
   const ignoreIndex = args.attrs!.ignoreIndex as number;
   const [rows, vocabSize] = probs.shape;
-  const out = allocate(args.backend, [rows, vocabSize], "float32", false);
-  const p = valuesOf(args.backend, probs);
   const y = valuesOf(args.backend, labels);
-  const grad = valuesOf(args.backend, out);
   let counted = 0;
   for (let r = 0; r < rows; r++) if (y[r] !== ignoreIndex) counted++;
   const scale = counted === 0 ? 0 : valuesOf(args.backend, dy)[0] / counted;
-  for (let i = 0; i < grad.length; i++) grad[i] = p[i] * scale; // ignored rows of p are 0
-  for (let r = 0; r < rows; r++) if (y[r] !== ignoreIndex) grad[r * vocabSize + y[r]] -= scale;
+  let out: tf.TensorInfo;
+  const wasmMultiply = isWasmHeapBackend(args.backend)
+    ? tf.getKernel(tf.Multiply, "wasm")
+    : undefined;
+  if (wasmMultiply) {
+    // one SIMD pass (~0.2 ns per element) instead of a JavaScript loop (~3 ns)
+    const scaleInfo = allocate(args.backend, [], "float32", false);
+    valuesOf(args.backend, scaleInfo)[0] = scale;
+    out = wasmMultiply.kernelFunc(
+      { inputs: { a: probs, b: scaleInfo }, backend: args.backend } as never,
+    ) as tf.TensorInfo;
+    (args.backend as { disposeData(dataId: unknown): boolean }).disposeData(scaleInfo.dataId);
+  } else {
+    out = allocate(args.backend, [rows, vocabSize], "float32", false);
+    const p = valuesOf(args.backend, probs);
+    const grad = valuesOf(args.backend, out);
+    for (let i = 0; i < grad.length; i++) grad[i] = p[i] * scale; // ignored rows of p are 0
+  }
+  const grad = valuesOf(args.backend, out);
+  const labelsNow = valuesOf(args.backend, labels); // the heap may have grown
+  for (let r = 0; r < rows; r++) {
+    if (labelsNow[r] !== ignoreIndex) grad[r * vocabSize + labelsNow[r]] -= scale;
+  }
   return out;
 }
 

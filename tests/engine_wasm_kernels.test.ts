@@ -75,6 +75,12 @@ Deno.test("wasm kernels: pow by 2 and 3, other exponents, and tanh match the cpu
     tf.tanh(tf.tensor1d([...values, 0, 1e-8, -30, 30, 400, -400]))
   );
   assertClose(got, want, `tanh (seed ${seed})`);
+  // relative accuracy near 0, where 1 ± tanh style formulas lose digits
+  const small = [1e-7, -3e-5, 3.9e-4, 4.1e-4, -0.02, 0.0625, 0.1, -0.3, 7.9, -7.91];
+  await initEngine({ backend: "wasm" });
+  const smallTanh = tf.tidy(() => tf.tanh(tf.tensor1d(small)).dataSync());
+  const worst = worstError(smallTanh, small.map(Math.tanh), 1e-30, 1e-6);
+  assert(worst <= 1, `tanh of small values off by ${worst}× a 1e-6 relative tolerance`);
 });
 
 Deno.test("wasm kernels: clone shares storage yet both handles survive the other's disposal", async () => {

@@ -113,8 +113,11 @@ async function useWasm(name: "wasm" | "blas", threads: number): Promise<EngineIn
 /** Names of software (CPU-emulated) GPU adapters that must never count as a GPU. */
 const softwareAdapterPattern = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic/i;
 
-interface AdapterFacts {
+/** What {@link probeWebGpuAdapter} learned about the WebGPU adapter. */
+export interface AdapterFacts {
+  /** Vendor, architecture, device and description joined, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
   description: string;
+  /** True for CPU-emulated adapters (llvmpipe, lavapipe, SwiftShader, fallback adapters). */
   software: boolean;
 }
 

@@ -16,7 +16,7 @@ const backwardKernelName = "PeftlabSparseSoftmaxXentGrad";
 const minSafeProbability = 1e-30;
 
 /** Label PyTorch and Hugging Face use for "do not score this position". */
-export const defaultIgnoreIndex = -100;
+export const defaultIgnoreIndex: number = -100;
 
 type KernelArgs = {
   inputs: Record<string, tf.TensorInfo>;

@@ -6,11 +6,11 @@
  * @module
  */
 export { backendNames, initEngine, probeWebGpuAdapter } from "./backends.ts";
-export type { BackendName, EngineInfo, EngineOptions } from "./backends.ts";
+export type { AdapterFacts, BackendName, EngineInfo, EngineOptions } from "./backends.ts";
 export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
 export { geluNew, layerNorm } from "./fused.ts";
 export { assertNoTensorLeak, defaultSampleIntervalMs, MemoryMeter } from "./memory.ts";
 export type { PeakMemory } from "./memory.ts";
 export { BackendError, TensorLeakError } from "./errors.ts";
 export { blasPathVariable, loadBlas } from "./blas.ts";
-export type { BlasLibrary } from "./blas.ts";
+export type { BlasLibrary, Sgemm } from "./blas.ts";

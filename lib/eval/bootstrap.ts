@@ -6,20 +6,7 @@
  * @module
  */
 
-/**
- * Returns a seeded pseudo-random generator of floats in [0, 1) (mulberry32: 32-bit state,
- * period 2^32, good enough for resampling indices). Same seed → same sequence. Never throws.
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../util/random.ts";
 
 /**
  * The q-th quantile (0..1) of sorted values with linear interpolation between closest ranks

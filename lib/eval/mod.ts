@@ -23,9 +23,5 @@ export {
   type CorpusScore,
   type RougePair,
 } from "./corpus.ts";
-export {
-  bootstrapMeanIntervals,
-  type ConfidenceInterval,
-  quantileSorted,
-  seededRandom,
-} from "./bootstrap.ts";
+export { bootstrapMeanIntervals, type ConfidenceInterval, quantileSorted } from "./bootstrap.ts";
+export { seededRandom } from "../util/random.ts";

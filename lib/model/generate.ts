@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type GPT2, KVCache, ModelInputError } from "./gpt2.ts";
+import { seededRandom } from "../util/random.ts";
 
 /** How to continue the prompts. */
 export interface GenerateOptions {
@@ -146,7 +147,7 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
   const B = prompts.length;
   const temperature = opts.temperature ?? 0;
   const topP = opts.topP ?? 1;
-  const random = mulberry32(opts.seed ?? 0);
+  const random = seededRandom(opts.seed ?? 0);
   const outputs: number[][] = prompts.map(() => []);
   const finished = new Array(B).fill(false);
   if (opts.maxNew === 0) return outputs;
@@ -309,16 +310,4 @@ function readAndDispose(tensor: tf.Tensor): Float32Array | Int32Array {
   const values = tensor.dataSync() as Float32Array | Int32Array;
   tensor.dispose();
   return values;
-}
-
-/** Small seeded PRNG (mulberry32) returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -18,6 +18,7 @@ import {
 } from "./adapter_io.ts";
 import { readChoice, readInt, readIntList, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
+import { seededRandom } from "../util/random.ts";
 import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
 
 /** How the soft prompt starts: random normal, embeddings of random vocabulary tokens, or of a text. */
@@ -70,18 +71,6 @@ export function promptTrainableParams(shape: ModelShape, config: PromptConfig): 
   return config.softTokens * shape.nEmbd;
 }
 
-/** A small seeded generator (mulberry32) for picking vocabulary rows. */
-function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function initialPrompt(model: TunableModel, config: PromptConfig, seed: number): tf.Tensor2D {
   const { softTokens: P } = config;
   const { nEmbd: C, vocabSize: V } = model.config;
@@ -96,7 +85,7 @@ function initialPrompt(model: TunableModel, config: PromptConfig, seed: number):
     }
     let ids: number[];
     if (config.init === "vocab") {
-      const uniform = seededUniform(seed);
+      const uniform = seededRandom(seed);
       ids = Array.from({ length: P }, () => Math.floor(uniform() * V));
     } else {
       const text = config.initTokenIds;

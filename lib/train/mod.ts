@@ -22,4 +22,4 @@ export { defaultTrainOptions, parseTrainOptions, type TrainOptions } from "./opt
 export { type DecayShape, learningRateAt, type ScheduleOptions } from "./schedule.ts";
 export { AdamW, type AdamWOptions, clipByGlobalNorm, decays, defaultAdamW } from "./optimizer.ts";
 export { latestCheckpoint, type TrainState } from "./checkpoint.ts";
-export { mixSeed, Rng } from "./rng.ts";
+export { mixSeed, Rng } from "../util/random.ts";

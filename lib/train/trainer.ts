@@ -20,7 +20,7 @@ import {
 } from "./checkpoint.ts";
 import { AdamW, clipByGlobalNorm } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
-import { mixSeed, Rng } from "./rng.ts";
+import { mixSeed, Rng } from "../util/random.ts";
 import { learningRateAt } from "./schedule.ts";
 
 /** Label of positions that are not scored (Hugging Face's convention). */

@@ -1,9 +1,12 @@
 /**
- * Seeded randomness for training. Every random choice is derived from (seed, epoch) or
- * (seed, step, micro-batch), so a resumed run needs no generator state beyond its position.
+ * Seeded randomness shared by training (shuffles, dropout seeds), generation (sampling), prompt
+ * initialisation and bootstrap resampling. Our own generator (mulberry32) gives the same numbers on
+ * every platform and Deno version, which the recorded metrics and tests rely on.
+ *
+ * @module
  */
 
-/** Mixes integers into one 32-bit seed (murmur3 finaliser per part). */
+/** Mixes integers into one 32-bit seed (murmur3 finaliser per part). Never throws. */
 export function mixSeed(...parts: number[]): number {
   let h = 0x9e3779b9;
   for (const part of parts) {
@@ -48,4 +51,13 @@ export class Rng {
     }
     return order;
   }
+}
+
+/**
+ * Returns a seeded generator of floats in [0, 1): the sequence of `new Rng(seed).next()` (period
+ * 2^32, good enough for resampling and sampling). Same seed → same sequence. Never throws.
+ */
+export function seededRandom(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.next();
 }

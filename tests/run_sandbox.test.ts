@@ -2,15 +2,7 @@ import { join } from "node:path";
 import { readLock } from "../lib/cache/mod.ts";
 import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { exists } from "../lib/util/fs.ts";
 
 Deno.test("sandbox: a stage writing outside its output folder fails, naming the path", async () => {
   const outside = join(await Deno.makeTempDir(), "outside.txt");

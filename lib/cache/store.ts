@@ -1,6 +1,7 @@
 import { join, relative } from "node:path";
 import { hashFileContent, sha256Hex } from "./hash.ts";
 import type { StatCache } from "./stat_cache.ts";
+import { exists } from "../util/fs.ts";
 
 /** Folder (inside the cache) holding content-addressed stage outputs. */
 export const OUTPUTS_FOLDER = "outputs";
@@ -63,15 +64,6 @@ export async function commitOutput(cacheDir: string, tempOutDir: string): Promis
 export function hasOutput(cacheDir: string, hash: string): boolean {
   try {
     return Deno.statSync(outputPath(cacheDir, hash)).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
   } catch {
     return false;
   }

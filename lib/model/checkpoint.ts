@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { GPT2, type GPT2Config, parameterShapes, supportedActivations } from "./gpt2.ts";
 import { CheckpointError, readSafetensors, writeSafetensors } from "./safetensors.ts";
+import { exists } from "../util/fs.ts";
 
 /** File names inside a checkpoint directory. */
 export const configFileName = "config.json";
@@ -244,14 +245,5 @@ async function readBytes(path: string): Promise<Uint8Array> {
     return await Deno.readFile(path);
   } catch (e) {
     throw new CheckpointError(path, `cannot read (${(e as Error).message})`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -12,6 +12,7 @@ import {
   TokenizerError,
 } from "./bpe.ts";
 import { CompactTokenizer, compactVocabFileName } from "./compact.ts";
+import { exists } from "../util/fs.ts";
 
 export {
   BPETokenizer,
@@ -81,14 +82,5 @@ async function readJson(path: string): Promise<unknown> {
     return JSON.parse(await Deno.readTextFile(path));
   } catch (e) {
     throw new TokenizerError(`cannot read JSON (${(e as Error).message})`, path);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -48,6 +48,63 @@ export async function writeMethodDir(
   await Deno.writeTextFile(`${dir}/${methodRecordFile}`, JSON.stringify(record, null, 2) + "\n");
 }
 
+/**
+ * Writes a PEFT adapter directory: `adapter_model.safetensors`, `adapter_config.json` (PEFT's
+ * common header for `peftType`, then the method's own `fields`) and the method record. Throws
+ * what Deno's file writes throw.
+ */
+export async function writeAdapterDir(
+  dir: string,
+  record: MethodRecord,
+  tensors: Map<string, TensorToWrite>,
+  peftType: string,
+  baseModel: string | undefined,
+  fields: Record<string, unknown>,
+): Promise<void> {
+  await writeMethodDir(dir, record, adapterWeightsFile, tensors, {
+    [adapterConfigFile]: {
+      peft_type: peftType,
+      task_type: "CAUSAL_LM",
+      base_model_name_or_path: baseModel ?? null,
+      revision: null,
+      inference_mode: true,
+      ...fields,
+    },
+  });
+}
+
+/** A saved PEFT adapter's config and where its files are. */
+export interface SavedAdapter {
+  /** Path of `adapter_config.json`. */
+  configPath: string;
+  /** Its contents. */
+  saved: Record<string, unknown>;
+  /** Path of `adapter_model.safetensors` (not read yet). */
+  weightsPath: string;
+}
+
+/**
+ * Reads `dir`'s `adapter_config.json`; throws CheckpointError when it is missing, malformed or
+ * written for another PEFT type than `peftType`.
+ */
+export async function readAdapterConfig(dir: string, peftType: string): Promise<SavedAdapter> {
+  const configPath = `${dir}/${adapterConfigFile}`;
+  const saved = await readJsonFile(configPath);
+  if (saved.peft_type !== peftType) {
+    throw new CheckpointError(configPath, `peft_type is ${saved.peft_type}, expected ${peftType}`);
+  }
+  return { configPath, saved, weightsPath: `${dir}/${adapterWeightsFile}` };
+}
+
+/** `parse()`'s result; any error it throws becomes a CheckpointError on `configPath`. */
+export function parseSavedConfig<C>(configPath: string, parse: () => C): C {
+  try {
+    return parse();
+  } catch (error) {
+    throw new CheckpointError(configPath, (error as Error).message);
+  }
+}
+
 /** Reads a JSON file; throws CheckpointError when missing or malformed. */
 export async function readJsonFile(path: string): Promise<Record<string, unknown>> {
   let text: string;

@@ -7,13 +7,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError } from "../model/safetensors.ts";
 import {
-  adapterConfigFile,
-  adapterWeightsFile,
   expectTensor,
-  readJsonFile,
+  parseSavedConfig,
+  readAdapterConfig,
   readWeightsFile,
   variableFrom,
-  writeMethodDir,
+  writeAdapterDir,
 } from "./adapter_io.ts";
 import { readStringList, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
@@ -192,40 +191,24 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
         });
         values.dispose();
       }
-      await writeMethodDir(dir, { method: "ia3", config }, adapterWeightsFile, tensors, {
-        [adapterConfigFile]: {
-          peft_type: "IA3",
-          task_type: "CAUSAL_LM",
-          base_model_name_or_path: info.baseModel ?? null,
-          revision: null,
-          inference_mode: true,
-          target_modules: config.targetModules,
-          feedforward_modules: config.feedforwardModules,
-          fan_in_fan_out: true,
-          init_ia3_weights: true,
-          modules_to_save: null,
-        },
+      await writeAdapterDir(dir, { method: "ia3", config }, tensors, "IA3", info.baseModel, {
+        target_modules: config.targetModules,
+        feedforward_modules: config.feedforwardModules,
+        fan_in_fan_out: true,
+        init_ia3_weights: true,
+        modules_to_save: null,
       });
     },
   };
 }
 
 async function loadIa3(model: TunableModel, dir: string): Promise<AppliedMethod> {
-  const configPath = `${dir}/${adapterConfigFile}`;
-  const saved = await readJsonFile(configPath);
-  if (saved.peft_type !== "IA3") {
-    throw new CheckpointError(configPath, `peft_type is ${saved.peft_type}, expected IA3`);
-  }
-  let config: Ia3Config;
-  try {
-    config = parseIa3Config({
+  const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "IA3");
+  const config = parseSavedConfig(configPath, () =>
+    parseIa3Config({
       target_modules: saved.target_modules,
       feedforward_modules: saved.feedforward_modules,
-    }, "");
-  } catch (error) {
-    throw new CheckpointError(configPath, (error as Error).message);
-  }
-  const weightsPath = `${dir}/${adapterWeightsFile}`;
+    }, ""));
   const tensors = await readWeightsFile(weightsPath);
   const applied = applyIa3(model, config, 0);
   for (const [name, variable] of applied.trainable) {

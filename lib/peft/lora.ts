@@ -5,17 +5,15 @@
  * model) and scaling = alpha / r. Only A and B train.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { CheckpointError } from "../model/safetensors.ts";
 import {
-  adapterConfigFile,
-  adapterWeightsFile,
   assignData,
   expectTensor,
-  readJsonFile,
+  parseSavedConfig,
+  readAdapterConfig,
   readWeightsFile,
   tensorRecord,
   variableFrom,
-  writeMethodDir,
+  writeAdapterDir,
 } from "./adapter_io.ts";
 import { readInt, readNumber, readStringList, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
@@ -177,51 +175,35 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
         tensors.set(`${peftModulePath(module)}.lora_A.weight`, tensorRecord(a));
         tensors.set(`${peftModulePath(module)}.lora_B.weight`, tensorRecord(b));
       }
-      await writeMethodDir(dir, { method: "lora", config }, adapterWeightsFile, tensors, {
-        [adapterConfigFile]: {
-          peft_type: "LORA",
-          task_type: "CAUSAL_LM",
-          base_model_name_or_path: info.baseModel ?? null,
-          revision: null,
-          inference_mode: true,
-          r: config.r,
-          lora_alpha: config.alpha,
-          lora_dropout: config.dropout,
-          target_modules: config.targetModules,
-          fan_in_fan_out: true,
-          bias: "none",
-          init_lora_weights: true,
-          modules_to_save: null,
-          layers_to_transform: null,
-          layers_pattern: null,
-          rank_pattern: {},
-          alpha_pattern: {},
-          use_rslora: false,
-          use_dora: false,
-        },
+      await writeAdapterDir(dir, { method: "lora", config }, tensors, "LORA", info.baseModel, {
+        r: config.r,
+        lora_alpha: config.alpha,
+        lora_dropout: config.dropout,
+        target_modules: config.targetModules,
+        fan_in_fan_out: true,
+        bias: "none",
+        init_lora_weights: true,
+        modules_to_save: null,
+        layers_to_transform: null,
+        layers_pattern: null,
+        rank_pattern: {},
+        alpha_pattern: {},
+        use_rslora: false,
+        use_dora: false,
       });
     },
   };
 }
 
 async function loadLora(model: TunableModel, dir: string): Promise<AppliedMethod> {
-  const configPath = `${dir}/${adapterConfigFile}`;
-  const saved = await readJsonFile(configPath);
-  if (saved.peft_type !== "LORA") {
-    throw new CheckpointError(configPath, `peft_type is ${saved.peft_type}, expected LORA`);
-  }
-  let config: LoraConfig;
-  try {
-    config = parseLoraConfig({
+  const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "LORA");
+  const config = parseSavedConfig(configPath, () =>
+    parseLoraConfig({
       r: saved.r,
       alpha: saved.lora_alpha,
       dropout: saved.lora_dropout,
       target_modules: saved.target_modules,
-    }, "");
-  } catch (error) {
-    throw new CheckpointError(configPath, (error as Error).message);
-  }
-  const weightsPath = `${dir}/${adapterWeightsFile}`;
+    }, ""));
   const tensors = await readWeightsFile(weightsPath);
   const applied = applyLora(model, config, 0);
   for (const [name, variable] of applied.trainable) {

@@ -6,15 +6,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError } from "../model/safetensors.ts";
 import {
-  adapterConfigFile,
-  adapterWeightsFile,
   assignData,
   expectTensor,
-  readJsonFile,
+  readAdapterConfig,
   readWeightsFile,
   tensorRecord,
   variableFrom,
-  writeMethodDir,
+  writeAdapterDir,
 } from "./adapter_io.ts";
 import { readChoice, readInt, readIntList, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
@@ -120,23 +118,17 @@ function wrapPrompt(model: TunableModel, config: PromptConfig, prompt: tf.Variab
     },
     async save(dir, info = {}) {
       const tensors = new Map([["prompt_embeddings", tensorRecord(prompt)]]);
-      await writeMethodDir(dir, { method: "prompt", config }, adapterWeightsFile, tensors, {
-        [adapterConfigFile]: {
-          peft_type: "PROMPT_TUNING",
-          task_type: "CAUSAL_LM",
-          base_model_name_or_path: info.baseModel ?? null,
-          revision: null,
-          inference_mode: true,
-          num_virtual_tokens: config.softTokens,
-          token_dim: model.config.nEmbd,
-          num_transformer_submodules: 1,
-          num_attention_heads: model.config.nHead,
-          num_layers: model.config.nLayer,
-          prompt_tuning_init: peftInitName[config.init],
-          prompt_tuning_init_text: config.init === "text" ? config.initText : null,
-          tokenizer_name_or_path: info.tokenizer ?? null,
-          tokenizer_kwargs: null,
-        },
+      const record = { method: "prompt", config };
+      await writeAdapterDir(dir, record, tensors, "PROMPT_TUNING", info.baseModel, {
+        num_virtual_tokens: config.softTokens,
+        token_dim: model.config.nEmbd,
+        num_transformer_submodules: 1,
+        num_attention_heads: model.config.nHead,
+        num_layers: model.config.nLayer,
+        prompt_tuning_init: peftInitName[config.init],
+        prompt_tuning_init_text: config.init === "text" ? config.initText : null,
+        tokenizer_name_or_path: info.tokenizer ?? null,
+        tokenizer_kwargs: null,
       });
     },
   };
@@ -154,14 +146,7 @@ function applyPrompt(model: TunableModel, config: PromptConfig, seed: number): A
 }
 
 async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMethod> {
-  const configPath = `${dir}/${adapterConfigFile}`;
-  const saved = await readJsonFile(configPath);
-  if (saved.peft_type !== "PROMPT_TUNING") {
-    throw new CheckpointError(
-      configPath,
-      `peft_type is ${saved.peft_type}, expected PROMPT_TUNING`,
-    );
-  }
+  const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "PROMPT_TUNING");
   if (saved.token_dim !== model.config.nEmbd) {
     throw new CheckpointError(
       configPath,
@@ -181,7 +166,6 @@ async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMeth
       ? saved.prompt_tuning_init_text
       : defaultPromptInitText,
   };
-  const weightsPath = `${dir}/${adapterWeightsFile}`;
   const data = expectTensor(
     await readWeightsFile(weightsPath),
     "prompt_embeddings",

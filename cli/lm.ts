@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "./args.ts";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError, type BackendName, backendNames, initEngine } from "../lib/engine/mod.ts";
@@ -33,13 +33,7 @@ const usage = "usage: deno task lm (score|generate) --model DIR (--ids 1,2,3 | -
 const exitUsage = 2;
 
 /** A command-line mistake; printed as one line with exit code 2. */
-export class UsageError extends Error {
-  /** Wraps a message about the command line. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 /**
  * Runs the lm command on `args` (without the program name) and returns the JSON object it prints.
@@ -47,27 +41,22 @@ export class UsageError extends Error {
  * for an unusable model, tokenizer, input or backend.
  */
 export async function runLm(args: string[]): Promise<Record<string, unknown>> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        model: { type: "string" },
-        ids: { type: "string" },
-        text: { type: "string" },
-        "max-new": { type: "string" },
-        beams: { type: "string" },
-        temperature: { type: "string" },
-        "top-p": { type: "string" },
-        seed: { type: "string" },
-        backend: { type: "string" },
-        threads: { type: "string" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const parsed = parseFlags({
+    args,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      ids: { type: "string" },
+      text: { type: "string" },
+      "max-new": { type: "string" },
+      beams: { type: "string" },
+      temperature: { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
+      backend: { type: "string" },
+      threads: { type: "string" },
+    },
+  });
   const { values, positionals } = parsed;
   const command = positionals[0];
   if (positionals.length !== 1 || (command !== "score" && command !== "generate")) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "./args.ts";
 import { relative } from "node:path";
 import { ConfigError, UsageError } from "../lib/dag/errors.ts";
 import { loadPipeline } from "../lib/dag/load.ts";
@@ -72,30 +72,25 @@ interface Cli {
 }
 
 function parseCli(args: string[]): Cli | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        file: { type: "string", short: "f", default: "pipeline.yaml" },
-        stage: { type: "string", short: "s", multiple: true },
-        force: { type: "boolean", default: false },
-        set: { type: "string", multiple: true, default: [] },
-        jobs: { type: "string", short: "j" },
-        "dry-run": { type: "boolean", short: "n", default: false },
-        json: { type: "boolean", default: false },
-        "no-wait": { type: "boolean", default: false },
-        executor: { type: "string" },
-        format: { type: "string", default: "text" },
-        tolerance: { type: "string" },
-        "ignore-metric": { type: "string", multiple: true, default: [] },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseFlags({
+    args,
+    allowPositionals: true,
+    options: {
+      file: { type: "string", short: "f", default: "pipeline.yaml" },
+      stage: { type: "string", short: "s", multiple: true },
+      force: { type: "boolean", default: false },
+      set: { type: "string", multiple: true, default: [] },
+      jobs: { type: "string", short: "j" },
+      "dry-run": { type: "boolean", short: "n", default: false },
+      json: { type: "boolean", default: false },
+      "no-wait": { type: "boolean", default: false },
+      executor: { type: "string" },
+      format: { type: "string", default: "text" },
+      tolerance: { type: "string" },
+      "ignore-metric": { type: "string", multiple: true, default: [] },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   const { values, positionals } = parsed;
   if (values.help) return "help";
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);

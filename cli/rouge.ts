@@ -8,21 +8,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "./args.ts";
 import { corpusRouge, type RougePair } from "../lib/eval/mod.ts";
 import { DataError, readLines } from "../lib/data/mod.ts";
 
 const USAGE = "usage: deno task rouge PAIRS.jsonl [--stem]";
 const EXIT_USAGE_OR_INPUT = 2;
-
-/** A command-line mistake; the CLI prints its message and the usage line. */
-class UsageError extends Error {
-  /** Wraps a message about the command line. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 function describeType(value: unknown): string {
   if (value === null) return "null";
@@ -60,16 +51,11 @@ async function readPairs(path: string): Promise<RougePair[]> {
 }
 
 async function main(args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: { stem: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseFlags({
+    args,
+    options: { stem: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+  });
   if (parsed.values.help) {
     console.log(USAGE);
     return;

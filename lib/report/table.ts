@@ -25,23 +25,13 @@ export interface Summary {
 /** A figure summarised per method: every numeric run field plus the trainable share. */
 export type SummaryField = typeof NUMERIC_FIELDS[number] | "trainablePercent";
 
-/** Every summarised field in table order. */
-export const SUMMARY_FIELDS: readonly SummaryField[] = [
-  "rouge1",
-  "rouge2",
-  "rougeL",
-  "validationLoss",
-  "trainableParams",
-  "totalParams",
-  "trainablePercent",
-  "trainSeconds",
-  "tokensPerSecond",
-  "peakTrainRssBytes",
-  "peakTrainTensorBytes",
-  "peakEvalRssBytes",
-  "peakEvalTensorBytes",
-  "evalSeconds",
-];
+/**
+ * Every summarised field in table order: the run's numeric fields, with the trainable share right
+ * after totalParams.
+ */
+export const SUMMARY_FIELDS: readonly SummaryField[] = NUMERIC_FIELDS.flatMap(
+  (field): SummaryField[] => field === "totalParams" ? [field, "trainablePercent"] : [field],
+);
 
 /**
  * One table row: a method, the seeds it ran with, the mean of each per-seed 95% CI bound, and

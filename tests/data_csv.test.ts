@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { DataError, readExamples } from "../lib/data/mod.ts";
+import { readExamples } from "../lib/data/mod.ts";
+import { dataErrorOf } from "./data_helpers.ts";
 
 const BAD_QUOTING = new URL("./fixtures/bad_data/bad_quoting.csv", import.meta.url).pathname;
 
@@ -7,16 +8,6 @@ async function writeCsv(content: string): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".csv" });
   await Deno.writeTextFile(path, content);
   return path;
-}
-
-async function dataErrorOf(read: () => Promise<unknown>): Promise<DataError> {
-  try {
-    await read();
-  } catch (error) {
-    ok(error instanceof DataError, `expected DataError, got ${error}`);
-    return error;
-  }
-  throw new Error("expected a DataError, but reading succeeded");
 }
 
 Deno.test("csv: quoted commas, quoted newlines, doubled quotes and CRLF are read as RFC 4180 says", async () => {

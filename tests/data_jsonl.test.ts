@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { DataError, readExamples } from "../lib/data/mod.ts";
+import { readExamples } from "../lib/data/mod.ts";
+import { dataErrorOf } from "./data_helpers.ts";
 
 const MIXED = new URL("./fixtures/bad_data/mixed.jsonl", import.meta.url).pathname;
 const MIXED_MAX_LINE_BYTES = 300;
@@ -9,16 +10,6 @@ async function writeTemp(content: string | Uint8Array): Promise<string> {
   if (typeof content === "string") await Deno.writeTextFile(path, content);
   else await Deno.writeFile(path, content);
   return path;
-}
-
-async function dataErrorOf(read: () => Promise<unknown>): Promise<DataError> {
-  try {
-    await read();
-  } catch (error) {
-    ok(error instanceof DataError, `expected DataError, got ${error}`);
-    return error;
-  }
-  throw new Error("expected a DataError, but reading succeeded");
 }
 
 function row(id: string, document: string, summary: string): string {

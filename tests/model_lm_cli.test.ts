@@ -79,28 +79,9 @@ Deno.test("lm (subprocess): a bad flag prints one line and exits 2", async () =>
 
 Deno.test("lm generate --text: sampling is reproducible per seed, beams decode to text", async () => {
   const sample = ["generate", "--model", fakeGpt2, "--text", "Hello world", "--max-new", "6"];
-  const first = await runLm([
-    ...sample,
-    "--temperature",
-    "0.9",
-    "--top-p",
-    "0.95",
-    "--seed",
-    "4",
-    "--backend",
-    "cpu",
-  ]);
-  const again = await runLm([
-    ...sample,
-    "--temperature",
-    "0.9",
-    "--top-p",
-    "0.95",
-    "--seed",
-    "4",
-    "--backend",
-    "cpu",
-  ]);
+  const seeded = [...sample, "--temperature", "0.9", "--top-p", "0.95", "--seed", "4"];
+  const first = await runLm([...seeded, "--backend", "cpu"]);
+  const again = await runLm([...seeded, "--backend", "cpu"]);
   assertEquals(first, again);
   assertEquals((first.ids as number[]).length, 6);
   assertEquals(typeof first.text, "string");

@@ -33,13 +33,7 @@ export {
   runPipeline,
   type RunSummary,
 } from "./scheduler.ts";
-export {
-  ConsoleReporter,
-  JsonReporter,
-  MemoryReporter,
-  type Reporter,
-  type RunEvent,
-} from "./progress.ts";
+export { ConsoleReporter, JsonReporter, type Reporter, type RunEvent } from "./progress.ts";
 export { acquireRunLock, type RunLock, RunLockBusyError, type RunLockOptions } from "./run_lock.ts";
 export {
   compareLocks,

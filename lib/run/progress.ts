@@ -49,15 +49,6 @@ export class JsonReporter implements Reporter {
   close(): void {}
 }
 
-/** Keeps every event in memory; for tests and for `repro`. */
-export class MemoryReporter implements Reporter {
-  readonly events: RunEvent[] = [];
-  event(event: RunEvent): void {
-    this.events.push(event);
-  }
-  close(): void {}
-}
-
 /**
  * Human console output: one line per start/skip/finish/fail. On a terminal, one live progress line
  * per running stage is redrawn below them; otherwise a plain progress line is printed per running

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { quantileSorted } from "../util/stats.ts";
+
 /** Flat token-length statistics (all counts in tokens unless named otherwise). */
 export interface TokenLengthStatistics {
   /** Number of examples measured. */
@@ -29,11 +31,7 @@ export interface TokenLengthStatistics {
 
 /** numpy-style quantile (linear interpolation) of sorted numbers; 0 for an empty list. */
 function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  const position = (sorted.length - 1) * q;
-  const below = Math.floor(position);
-  const above = Math.min(below + 1, sorted.length - 1);
-  return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
+  return sorted.length === 0 ? 0 : quantileSorted(sorted, q);
 }
 
 /**

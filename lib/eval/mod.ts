@@ -23,5 +23,6 @@ export {
   type CorpusScore,
   type RougePair,
 } from "./corpus.ts";
-export { bootstrapMeanIntervals, type ConfidenceInterval, quantileSorted } from "./bootstrap.ts";
+export { bootstrapMeanIntervals, type ConfidenceInterval } from "./bootstrap.ts";
+export { quantileSorted } from "../util/stats.ts";
 export { seededRandom } from "../util/random.ts";

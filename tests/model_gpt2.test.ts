@@ -168,6 +168,34 @@ Deno.test("lmLoss: mean cross-entropy over labels != -100, predicting the next p
     ),
   )[0];
   assert(Math.abs(got - wanted) < 1e-5, `${got} vs ${wanted}`);
+  const fromArrays = values(
+    tf.tidy(() => lmLoss(model, tf.tensor2d(ids, undefined, "int32"), labels)),
+  )[0];
+  assert(Math.abs(fromArrays - wanted) < 1e-5, `labels as arrays: ${fromArrays} vs ${wanted}`);
+  dispose(model);
+});
+
+Deno.test("lmLoss: labels as arrays (only scored rows reach the LM head) give the same gradients", () => {
+  const model = roughModel();
+  const ids = tf.tensor2d([[1, 4, 2, 9, 3, 7], [5, 5, 0, 10, 6, 2]], undefined, "int32");
+  const labels = [[-100, -100, 2, 9, -100, -100], [-100, -100, -100, 10, 6, 2]];
+  const labelTensor = tf.tensor2d(labels, undefined, "int32");
+  const prefix = tf.variable(tf.randomNormal([2, 2, 8], 0, 0.5, "float32", 5));
+  const variables = [model.param("wte.weight"), model.param("h.0.attn.c_attn.weight"), prefix];
+  const withArrays = tf.variableGrads(
+    () => lmLoss(model, ids, labels, { prefix: prefix as tf.Tensor3D }),
+    variables,
+  );
+  const withTensor = tf.variableGrads(
+    () => lmLoss(model, ids, labelTensor, { prefix: prefix as tf.Tensor3D }),
+    variables,
+  );
+  assertClose(values(withArrays.value), values(withTensor.value), 1e-6, "loss");
+  for (const v of variables) {
+    assertClose(values(withArrays.grads[v.name]), values(withTensor.grads[v.name]), 1e-5, v.name);
+  }
+  throws(() => lmLoss(model, ids, [[1, 2, 3, 4, 5, 6], [1, 2, 3]]), ModelInputError);
+  tf.dispose([ids, labelTensor, prefix]);
   dispose(model);
 });
 

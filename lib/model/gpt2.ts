@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core ships no gradient functions in its bundle; the union package registers all of them
 // (on the same tfjs-core instance), which training the model needs.
 import "@tensorflow/tfjs";
-import { sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
+import { geluNew, layerNorm, sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
 
 /** Architecture of a GPT-2 model; field names are the Hugging Face ones in camelCase. */
 export interface GPT2Config {
@@ -162,6 +162,28 @@ export class GPT2 {
    * ModelInputError when the sequence would exceed `nPositions` or shapes disagree.
    */
   forward(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    return tf.tidy(() => {
+      const hidden = this.hiddenStates(ids, opts); // (B, S, C)
+      const [B, S, C] = hidden.shape;
+      const logits = this.lmHead(tf.reshape(hidden, [B * S, C])); // (B·S, V)
+      return tf.reshape(logits, [B, S, this.config.vocabSize]) as tf.Tensor3D; // (B, S, V)
+    });
+  }
+
+  /**
+   * LM head tied to the token embedding: logits `[N, V]` = rows `[N, C]` · wteᵀ. Feed it only the
+   * rows whose logits are needed (the loss slices the hidden states first: the `[N, V]` logits are
+   * the largest activation of a step).
+   */
+  lmHead(rows: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(rows, this.param("wte.weight"), false, true); // (N, V)
+  }
+
+  /**
+   * The final hidden states `[B, P+T, C]` (after `ln_f`, before the LM head) for token ids
+   * `[B, T]`; same options, cache behaviour and errors as {@link GPT2.forward}.
+   */
+  hiddenStates(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
     const { nEmbd: C, nPositions } = this.config;
     const [B, T] = ids.shape;
     const P = opts.prefix ? opts.prefix.shape[1] : 0;
@@ -189,7 +211,7 @@ export class GPT2 {
         ) as tf.Tensor<R>
         : x;
 
-    const logits = tf.tidy(() => {
+    const hidden = tf.tidy(() => {
       // token + position embeddings
       const wte = this.param("wte.weight"); // (V, C)
       const wpe = this.param("wpe.weight"); // (nPositions, C)
@@ -203,16 +225,15 @@ export class GPT2 {
 
       const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
       for (let i = 0; i < this.config.nLayer; i++) {
-        x = this.block(i, x, mask, opts.cache, dropout);
+        // One scope per block: what backprop needs is kept by the tape, the rest of the block's
+        // intermediates are freed now instead of at the end of the whole forward pass.
+        const input = x;
+        x = tf.tidy(() => this.block(i, input, mask, opts.cache, dropout));
       }
-      x = this.layerNorm("ln_f", x); // (B, S, C)
-      // LM head tied to the token embedding: logits = x · wteᵀ
-      const rows = tf.reshape(x, [B * S, C]) as tf.Tensor2D; // (B·S, C)
-      const out = tf.matMul(rows, wte, false, true); // (B·S, V)
-      return tf.reshape(out, [B, S, this.config.vocabSize]) as tf.Tensor3D; // (B, S, V)
+      return this.layerNorm("ln_f", x); // (B, S, C)
     });
     if (opts.cache) opts.cache.length = past + S;
-    return logits;
+    return hidden;
   }
 
   /** One pre-norm transformer block: x += attn(ln_1(x)); x += mlp(ln_2(x)). */
@@ -256,7 +277,10 @@ export class GPT2 {
       }
       cache.layers[i] = { key: tf.keep(keys), value: tf.keep(values) };
     }
-    const scores = tf.add(tf.mul(tf.matMul(q, keys, false, true), 1 / Math.sqrt(hs)), mask); // (B, nh, S, Tk)
+    // Scaling q (B·S·C values) instead of the scores (B·nh·S·Tk) also spares backprop a saved copy
+    // of the unscaled scores.
+    const scaledQ = tf.mul(q, 1 / Math.sqrt(hs)); // (B, nh, S, hs)
+    const scores = tf.add(tf.matMul(scaledQ, keys, false, true), mask); // (B, nh, S, Tk)
     const weights = dropout(tf.softmax(scores, -1)); // (B, nh, S, Tk)
     const heads = tf.matMul(weights, values); // (B, nh, S, hs)
     const merged = tf.transpose(heads, [0, 2, 1, 3]); // (B, S, nh, hs)
@@ -272,14 +296,11 @@ export class GPT2 {
     return tf.reshape(this.linear(`h.${i}.mlp.c_proj`, activated), [B, S, C]); // (B, S, C)
   }
 
-  /** Layer norm over the last axis with gain `{name}.weight` and bias `{name}.bias`. */
+  /** Layer norm over the last axis with gain `{name}.weight` and bias `{name}.bias` (fused). */
   private layerNorm(name: string, x: tf.Tensor3D): tf.Tensor3D {
-    const { mean, variance } = tf.moments(x, -1, true); // (B, S, 1) each
-    const normalized = tf.mul(
-      tf.sub(x, mean),
-      tf.rsqrt(tf.add(variance, this.config.layerNormEpsilon)),
-    ); // (B, S, C)
-    return tf.add(tf.mul(normalized, this.param(`${name}.weight`)), this.param(`${name}.bias`));
+    const gain = this.param(`${name}.weight`) as tf.Tensor1D; // (C)
+    const bias = this.param(`${name}.bias`) as tf.Tensor1D; // (C)
+    return layerNorm(x, gain, bias, this.config.layerNormEpsilon); // (B, S, C)
   }
 
   /** Linear layer `name` on rows `[N, in]` → `[N, out]`, through its wrapper when one is set. */
@@ -324,11 +345,9 @@ function attentionBias(
 function activation(name: string, x: tf.Tensor2D): tf.Tensor2D {
   switch (name) {
     case "gelu_new":
-    case "gelu_pytorch_tanh": {
-      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-      const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-      return tf.mul(tf.mul(x, tf.add(1, tf.tanh(inner))), 0.5);
-    }
+    case "gelu_pytorch_tanh":
+      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), keeping only x for backprop
+      return geluNew(x);
     case "gelu":
       return tf.mul(tf.mul(x, tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))), 0.5);
     case "relu":
@@ -431,36 +450,63 @@ export function createGPT2(config: GPT2Config, seed: number): GPT2 {
 /** Label value that `lmLoss` skips (Hugging Face's convention). */
 export const ignoreLabel = -100;
 
+/** What `lmLoss` needs of a model: its width, hidden states and the LM head (`GPT2` fits). */
+export interface LanguageModel extends Pick<GPT2, "hiddenStates" | "lmHead"> {
+  /** Only the width of the hidden states is read. */
+  readonly config: { readonly nEmbd: number };
+}
+
 /**
  * Mean next-token cross-entropy over scored positions. `labels` `[B, T]` is aligned with `ids` as
  * in Hugging Face (usually a copy of `ids` with -100 where not scored); the logits at position t
  * predict `labels[t+1]`. Soft-prompt positions are never scored. Returns 0 when nothing is scored.
+ *
+ * Only hidden states that predict a label go through the LM head (its `[N, V]` logits are the
+ * largest activation): the last position and the soft prompt are dropped, and when `labels` is
+ * given as arrays (no device read-back needed) so is every row whose next label is -100.
+ * Throws ModelInputError when labels and ids differ in shape.
  */
 export function lmLoss(
-  model: GPT2,
+  model: LanguageModel,
   ids: tf.Tensor2D,
-  labels: tf.Tensor2D,
+  labels: tf.Tensor2D | number[][],
   opts: ForwardOptions = {},
 ): tf.Scalar {
   const [B, T] = ids.shape;
-  const V = model.config.vocabSize;
-  if (labels.shape[0] !== B || labels.shape[1] !== T) {
+  const C = model.config.nEmbd;
+  const labelShape = Array.isArray(labels) ? [labels.length, labels[0]?.length] : labels.shape;
+  if (labelShape[0] !== B || labelShape[1] !== T || !labelsRectangular(labels, T)) {
     throw new ModelInputError(
-      `labels shape [${labels.shape}] differs from ids shape [${ids.shape}]`,
+      `labels shape [${labelShape}] differs from ids shape [${ids.shape}]`,
     );
   }
   return tf.tidy(() => {
     if (T < 2) return tf.scalar(0);
-    const logits = model.forward(ids, opts); // (B, P+T, V)
-    const P = logits.shape[1] - T;
-    const predicting = tf.reshape(tf.slice(logits, [0, P, 0], [B, T - 1, V]), [
+    const hidden = model.hiddenStates(ids, opts); // (B, P+T, C)
+    const P = hidden.shape[1] - T;
+    // Row b·(T-1) + t holds position P+t, which predicts labels[b][t+1].
+    let rows = tf.reshape(tf.slice(hidden, [0, P, 0], [B, T - 1, C]), [
       B * (T - 1),
-      V,
-    ]) as tf.Tensor2D; // (B·(T-1), V)
-    const targets = tf.cast(
-      tf.reshape(tf.slice(labels, [0, 1], [B, T - 1]), [B * (T - 1)]),
-      "int32",
-    ) as tf.Tensor1D; // (B·(T-1))
-    return sparseSoftmaxCrossEntropy(predicting, targets, ignoreLabel);
+      C,
+    ]) as tf.Tensor2D; // (B·(T-1), C)
+    let targets: tf.Tensor1D; // (rows)
+    if (Array.isArray(labels)) {
+      const next = labels.flatMap((row) => row.slice(1)); // (B·(T-1))
+      const scored = next.flatMap((label, row) => label === ignoreLabel ? [] : [row]);
+      if (scored.length > 0 && scored.length < next.length) {
+        rows = tf.gather(rows, tf.tensor1d(scored, "int32")) as tf.Tensor2D; // (scored, C)
+        targets = tf.tensor1d(scored.map((row) => next[row]), "int32");
+      } else targets = tf.tensor1d(next, "int32");
+    } else {
+      targets = tf.cast(
+        tf.reshape(tf.slice(labels, [0, 1], [B, T - 1]), [B * (T - 1)]),
+        "int32",
+      ) as tf.Tensor1D;
+    }
+    return sparseSoftmaxCrossEntropy(model.lmHead(rows), targets, ignoreLabel);
   });
+}
+
+function labelsRectangular(labels: tf.Tensor2D | number[][], T: number): boolean {
+  return !Array.isArray(labels) || labels.every((row) => row.length === T);
 }

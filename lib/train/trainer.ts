@@ -9,7 +9,8 @@
  * run continues exactly where its checkpoint left off.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { MemoryMeter, type PeakMemory, sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
+import { MemoryMeter, type PeakMemory } from "../engine/mod.ts";
+import { type LanguageModel, lmLoss } from "../model/gpt2.ts";
 import { ConfigError } from "../peft/errors.ts";
 import type { AppliedMethod, TunableModel } from "../peft/types.ts";
 import {
@@ -26,14 +27,11 @@ import { learningRateAt } from "./schedule.ts";
 /** Label of positions that are not scored (Hugging Face's convention). */
 export const ignoreLabel = -100;
 
-/** A model the trainer can run: the tunable slice plus a forward pass to logits `[B, P+T, V]`. */
-export interface TrainableModel extends TunableModel {
-  /** Logits for ids `[B, T]` with an optional soft prompt `[B, P, C]` in front. */
-  forward(
-    ids: tf.Tensor2D,
-    opts?: { prefix?: tf.Tensor3D; training?: boolean; seed?: number },
-  ): tf.Tensor3D;
-}
+/**
+ * A model the trainer can run: the tunable slice plus hidden states `[B, P+T, C]` and the LM head
+ * (`GPT2` fits), so that only the positions with a scored label get logits.
+ */
+export type TrainableModel = TunableModel & LanguageModel;
 
 /**
  * One tokenized example: `labels` is aligned with `ids` (not shifted) and is -100 wherever the
@@ -117,8 +115,10 @@ export interface TrainResult {
   /** trainTokens / trainSeconds. */
   tokensPerSecond: number;
   /**
-   * Peak memory of this session's training: tensor bytes include the back-propagation peak of the
-   * first micro-batch (profiled), RSS and device bytes are sampled.
+   * Peak memory of this session's training (steps, optimizer updates and validations): tensor
+   * bytes are the exact peak of live tensor storage, tracked at every allocation and free and
+   * including the model, the optimizer moments and everything back-propagation keeps; RSS and
+   * device bytes are sampled.
    */
   peakMemory: PeakMemory;
   /** Exact number of parameters the optimizer updated. */
@@ -131,6 +131,67 @@ export interface TrainResult {
   threads: number;
   /** The step a checkpoint resumed from (0 = fresh start). */
   resumedFromStep: number;
+}
+
+/** The parts of tfjs's engine that account for tensor storage. */
+interface EngineAccounting {
+  state: { numBytes: number; tensorInfo: WeakMap<object, { bytes: number }> };
+  trackTensor(tensor: tf.Tensor, backend: unknown): void;
+  disposeTensor(tensor: tf.Tensor): void;
+}
+
+const runningPeaks = new Set<LiveStoragePeak>();
+let stockAccounting: Pick<EngineAccounting, "trackTensor" | "disposeTensor"> | undefined;
+
+/**
+ * Exact peak of live tensor storage from construction to `stop()`. tfjs's `numBytes` counts every
+ * tensor handle, so a buffer shared by a reshape, an `Identity` or a tensor saved for backprop
+ * (every matmul saves its weight this way) is counted once per handle — about twice the storage
+ * inside back-propagation — and a timer cannot sample inside a synchronous step. This counts each
+ * buffer once, when it is allocated and when its last handle goes, so peaks inside backprop and
+ * the optimizer update are seen. Tensors alive at the start enter with the engine's figure.
+ */
+class LiveStoragePeak {
+  live: number;
+  peak: number;
+
+  constructor() {
+    const engine = tf.engine() as unknown as EngineAccounting;
+    this.live = engine.state.numBytes;
+    this.peak = this.live;
+    if (runningPeaks.size === 0) {
+      const stock = { trackTensor: engine.trackTensor, disposeTensor: engine.disposeTensor };
+      stockAccounting = stock;
+      engine.trackTensor = function (this: EngineAccounting, tensor, backend) {
+        const isNewBuffer = !this.state.tensorInfo.has(tensor.dataId);
+        stock.trackTensor.call(this, tensor, backend);
+        if (!isNewBuffer) return;
+        const bytes = this.state.tensorInfo.get(tensor.dataId)?.bytes ?? 0;
+        for (const meter of runningPeaks) {
+          meter.live += bytes;
+          if (meter.live > meter.peak) meter.peak = meter.live;
+        }
+      };
+      engine.disposeTensor = function (this: EngineAccounting, tensor) {
+        const info = this.state.tensorInfo.get(tensor.dataId);
+        stock.disposeTensor.call(this, tensor);
+        if (info && !this.state.tensorInfo.has(tensor.dataId)) {
+          for (const meter of runningPeaks) meter.live -= info.bytes;
+        }
+      };
+    }
+    runningPeaks.add(this);
+  }
+
+  /** Stops tracking (the engine is restored when no tracker runs) and returns the peak bytes. */
+  stop(): number {
+    runningPeaks.delete(this);
+    if (runningPeaks.size === 0 && stockAccounting) {
+      Object.assign(tf.engine(), stockAccounting);
+      stockAccounting = undefined;
+    }
+    return this.peak;
+  }
 }
 
 /** Pads `examples` to the longest with `padId` (label -100) into one batch. */
@@ -167,19 +228,10 @@ function batchLoss(
 ): tf.Scalar {
   const B = batch.ids.length;
   const T = batch.ids[0].length;
-  const V = model.config.vocabSize;
   method.setTraining?.(training, seed);
   const ids = tf.tensor2d(batch.ids, [B, T], "int32");
   const prefix = method.prefix?.(B); // (B, P, C)
-  const logits = model.forward(ids, { prefix, training, seed }); // (B, P+T, V)
-  const P = logits.shape[1] - T;
-  // The logits at position P+t predict token t+1.
-  const predicting = tf.reshape(tf.slice(logits, [0, P, 0], [B, T - 1, V]), [
-    B * (T - 1),
-    V,
-  ]) as tf.Tensor2D; // (B·(T-1), V)
-  const targets = tf.tensor1d(batch.labels.flatMap((row) => row.slice(1)), "int32"); // (B·(T-1))
-  return sparseSoftmaxCrossEntropy(predicting, targets, ignoreLabel);
+  return lmLoss(model, ids, batch.labels, { prefix, training, seed });
 }
 
 /** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */
@@ -294,6 +346,7 @@ export async function train(
   if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
   checkExamples(model, method, data);
   const meter = new MemoryMeter();
+  const storage = new LiveStoragePeak();
   const started = performance.now();
   const trainable = method.trainable;
   const keyOfVariable = new Map([...trainable].map(([key, v]) => [v.name, key]));
@@ -338,7 +391,6 @@ export async function train(
     }
   }
   const resumedFromStep = state.step;
-  let backwardPeakBytes = 0;
   const elapsed = () => state.elapsedSeconds + (performance.now() - started) / 1000;
   const report = (
     update: Omit<TrainProgress, "step" | "totalSteps" | "tokensPerSecond" | "etaSeconds">,
@@ -370,24 +422,12 @@ export async function train(
             opts.padId,
           );
           const seed = mixSeed(opts.seed, state.step, micro);
-          const gradients = () =>
-            tf.variableGrads(() => {
-              const mean = batchLoss(model, method, batch, true, seed);
-              meter.sample(); // activations are alive now
-              return tf.div(mean, group) as tf.Scalar;
-            }, variables);
-          let computed: ReturnType<typeof gradients>;
-          if (backwardPeakBytes === 0) {
-            // The peak is inside back-propagation (activations and gradients both alive), where no
-            // sample can run; the engine's profiler tracks it exactly, so profile the first pass.
-            const profile = await tf.profile(() => {
-              computed = gradients();
-              return [];
-            });
-            backwardPeakBytes = profile.peakBytes;
-          } else computed = gradients();
-          const { value, grads } = computed!;
-          meter.sample(); // gradients are alive now
+          const { value, grads } = tf.variableGrads(() => {
+            const mean = batchLoss(model, method, batch, true, seed);
+            meter.sample(); // activations are alive now (RSS)
+            return tf.div(mean, group) as tf.Scalar;
+          }, variables);
+          meter.sample(); // gradients are alive now (RSS)
           loss += value.dataSync()[0];
           value.dispose();
           for (const [name, g] of Object.entries(grads)) {
@@ -479,14 +519,11 @@ export async function train(
   } finally {
     method.setTraining?.(false, 0);
     optimizer.dispose();
+    storage.stop();
   }
 
   const trainSeconds = elapsed();
-  const measured = meter.stop();
-  const peakMemory: PeakMemory = {
-    ...measured,
-    peakTensorBytes: Math.max(measured.peakTensorBytes, backwardPeakBytes),
-  };
+  const peakMemory: PeakMemory = { ...meter.stop(), peakTensorBytes: storage.peak };
   let trainableParams = 0;
   for (const v of variables) trainableParams += v.size;
   let baseParams = 0;

@@ -7,7 +7,7 @@
  * @module
  */
 import { parseFlags } from "./args.ts";
-import { relative } from "node:path";
+import { join, relative } from "node:path";
 import { ConfigError, UsageError } from "../lib/dag/errors.ts";
 import { loadPipeline } from "../lib/dag/load.ts";
 import type { Pipeline } from "../lib/dag/types.ts";
@@ -153,6 +153,30 @@ async function createExecutor(name: string, pipeline: Pipeline, jobs?: number): 
   return await create(pipeline, { jobs });
 }
 
+/** A stage's SLURM job as `status` shows it. */
+interface SlurmJobLine {
+  jobId: string;
+  state: string;
+  reason: string;
+}
+
+/**
+ * Queued and running SLURM jobs of this pipeline's cache, by stage; none (with a warning) when
+ * the controller cannot be reached.
+ */
+async function slurmJobs(pipeline: Pipeline): Promise<Map<string, SlurmJobLine>> {
+  const jobs = new Map<string, SlurmJobLine>();
+  try {
+    const { queuedStages } = await import("../lib/run/executors/slurm.ts");
+    for (const queued of await queuedStages(join(pipeline.cacheDir, "slurm"))) {
+      jobs.set(queued.stage, { jobId: queued.jobId, state: queued.state, reason: queued.reason });
+    }
+  } catch (error) {
+    console.error(`warning: SLURM jobs not shown: ${(error as Error).message.split("\n")[0]}`);
+  }
+  return jobs;
+}
+
 function printDag(pipeline: Pipeline, format: string): void {
   const lines: string[] = [];
   if (format === "text") {
@@ -203,13 +227,29 @@ async function main(args: string[]): Promise<number> {
   }
   if (cli.command === "status") {
     const status = await pipelineStatus(pipeline, cli.stages);
+    const jobs = (cli.executor ?? pipeline.executor) === "slurm"
+      ? await slurmJobs(pipeline)
+      : new Map<string, SlurmJobLine>();
     for (const stage of status) {
+      const job = jobs.get(stage.stage);
       if (cli.json) {
         console.log(
-          JSON.stringify({ stage: stage.stage, fresh: stage.fresh, reasons: stage.reasons }),
+          JSON.stringify({
+            stage: stage.stage,
+            fresh: stage.fresh,
+            reasons: stage.reasons,
+            ...(job ? { slurm: job } : {}),
+          }),
         );
-      } else if (stage.fresh) console.log(`${stage.stage}: fresh`);
-      else console.log(`${stage.stage}: stale: ${stage.reasons.join("; ")}`);
+        continue;
+      }
+      const queued = job
+        ? ` [SLURM job ${job.jobId} ${job.state}${
+          job.reason && job.reason !== "None" ? `: ${job.reason}` : ""
+        }]`
+        : "";
+      if (stage.fresh) console.log(`${stage.stage}: fresh${queued}`);
+      else console.log(`${stage.stage}: stale: ${stage.reasons.join("; ")}${queued}`);
     }
     return EXIT_OK;
   }
@@ -282,6 +322,7 @@ async function main(args: string[]): Promise<number> {
             `${summary.skipped.length} fresh`,
             `${summary.failed.length} failed`,
           ];
+        if (summary.notRun.length > 0) parts.push(`${summary.notRun.length} not run`);
         if (summary.restored.length > 0) {
           parts.push(`${summary.restored.length} restored from the run cache`);
         }

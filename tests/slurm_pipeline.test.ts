@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { readLock } from "../lib/cache/mod.ts";
 import { queuedStages, SlurmClient } from "../lib/run/executors/slurm.ts";
 import { compareLocks, formatDriftTable } from "../lib/run/repro.ts";
-import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
+import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
 import { collect, makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
 import {
   clusterSkipReason,
@@ -15,6 +15,7 @@ import {
   startTestCluster,
   type TestCluster,
   waitFor,
+  watchDependencies,
 } from "./slurm/cluster.ts";
 import { copyProject } from "./slurm/project_copy.ts";
 
@@ -23,12 +24,13 @@ interface SmokeFile {
   repro?: { ignore_metrics?: string[] };
 }
 
+const FAIL_LATER = new URL("./slurm/stages/fail_later.ts", import.meta.url);
 const skipReason = clusterSkipReason();
 if (skipReason) console.warn(skipReason);
 
 const SWEEP_PIPELINE = `
 stages:
-  prepare: { uses: stages/write.ts, params: { value: 2 } }
+  prepare: { uses: stages/write.ts, params: { value: 2, sleep_ms: 1000 } }
   sweep:
     uses: stages/write.ts
     needs: [prepare]
@@ -73,10 +75,29 @@ Deno.test({
           const localRun = await runCli(local, ["--json", "--executor", "local"]);
           assertEquals(localRun.code, 0, localRun.stderr);
           const started = performance.now();
-          const slurmRun = await runCli(onSlurm, ["--json", "--executor", "slurm", "--jobs", "3"]);
+          const output = spawnCli(onSlurm, ["--json", "--executor", "slurm", "--jobs", "5"])
+            .output();
+          const waiting = await watchDependencies(cluster, output);
+          const done = await output;
+          const slurmRun = collect(done.code, done.stdout, done.stderr);
           console.log(`5 stages through SLURM in ${(performance.now() - started).toFixed(0)} ms`);
           assertEquals(slurmRun.code, 0, slurmRun.stderr + slurmRun.stdout);
           assertEquals(await results(onSlurm), await results(local));
+
+          // The whole graph was queued at once: every dependent waited on its upstream's job.
+          const idOf = async (prefix: string) =>
+            (await jobsOf(cluster, prefix)).map((j) => j.jobId);
+          const [prepareId] = await idOf("prepare");
+          const sweepIds = await idOf("sweep[");
+          const upstreamIds = (name: string) =>
+            [...(waiting.find((job) => job.name === `peftlab:${name}`)?.dependency ?? "")
+              .matchAll(/afterok:(\d+)/g)].map((match) => match[1]).sort();
+          for (const cell of ["sweep[x=1]", "sweep[x=2]", "sweep[x=3]"]) {
+            assertEquals(upstreamIds(cell), [prepareId], `${cell}: ${JSON.stringify(waiting)}`);
+          }
+          assertEquals(upstreamIds("aggregate"), sweepIds.sort(), JSON.stringify(waiting));
+          const cellLog = await Deno.readTextFile(join(onSlurm, "artifacts/logs/sweep_x=1_.log"));
+          assertIncludes(cellLog, `--dependency=afterok:${prepareId} --kill-on-invalid-dep=yes`);
 
           // One job per matrix cell, each with the stage's resources.
           const cells = await jobsOf(cluster, "sweep[");
@@ -97,22 +118,58 @@ Deno.test({
       );
 
       await t.step(
-        "a failing stage's job log tail is reported and nothing downstream runs",
+        "a failing stage cancels its queued dependents; they are reported as not run",
         async () => {
-          const project = await makeProject(`
+          const project = await makeProject(
+            `
 stages:
-  broken: { uses: stages/fail.ts }
+  broken: { uses: stages/fail_later.ts, params: { sleep_ms: 1000 } }
   downstream: { uses: stages/write.ts, needs: [broken] }
-`);
-          const run = await runCli(project, ["--json", "--executor", "slurm"]);
+  further: { uses: stages/write.ts, needs: [downstream] }
+  unrelated: { uses: stages/write.ts }
+`,
+            { "stages/fail_later.ts": await Deno.readTextFile(FAIL_LATER) },
+          );
+          const run = await runCli(project, ["--json", "--executor", "slurm", "--jobs", "4"]);
           assertEquals(run.code, 1, run.stderr);
           const failure = run.events.find((event) => event.event === "fail");
           assertOk(failure && failure.stage === "broken", run.stdout);
-          assertOk(String(failure.error).includes("fake stage failed on purpose"), run.stdout);
+          assertIncludes(String(failure.error), "failed on purpose after a nap");
+          // The failure carries the rest of the error (here the stack) or the log's last lines.
+          assertIncludes((failure.tail ?? []).join("\n"), "fail_later.ts");
+          assertEquals(stagesWith(run, "not-run"), ["downstream", "further"]);
+          assertEquals(stagesWith(run, "finish"), ["unrelated"]);
           const log = await Deno.readTextFile(join(project, "artifacts/logs/broken.log"));
-          assertOk(log.includes("fake stage failed on purpose"), log);
+          assertIncludes(log, "about to fail: the last line before the error");
           assertOk(/SLURM job \d+ FAILED/.test(log), log);
-          assertEquals(await jobsOf(cluster, "downstream"), []);
+
+          // Both dependents reached SLURM queued behind the failing job, and SLURM cancelled
+          // them (not left PENDING with DependencyNeverSatisfied).
+          const [brokenJob] = await jobsOf(cluster, "broken");
+          const [downstreamJob] = await jobsOf(cluster, "downstream");
+          const [furtherJob] = await jobsOf(cluster, "further");
+          assertEquals(
+            [downstreamJob?.state, downstreamJob?.reason],
+            ["CANCELLED", "DependencyNeverSatisfied"],
+          );
+          // Cancelled in turn when `downstream` was; SLURM may give either dependency reason.
+          assertEquals(furtherJob?.state, "CANCELLED");
+          assertOk(/^Dependency/.test(furtherJob.reason), furtherJob.reason);
+          assertIncludes(await showJob(cluster, downstreamJob.jobId), `afterok:${brokenJob.jobId}`);
+          assertIncludes(
+            await showJob(cluster, furtherJob.jobId),
+            `afterok:${downstreamJob.jobId}`,
+          );
+          const lock = await readLock(join(project, "pipeline.lock"));
+          assertEquals(Object.keys(lock.stages), ["unrelated"]);
+
+          // The console shows the failure with its tail and names the stages not run.
+          const plain = await runCli(project, ["--executor", "slurm", "--jobs", "4"]);
+          assertEquals(plain.code, 1, plain.stderr);
+          assertOk(/✖ broken: failed: .*failed on purpose after a nap/.test(plain.stdout));
+          assertOk(/\n {4}.*fail_later\.ts/.test(plain.stdout), plain.stdout);
+          assertIncludes(plain.stdout, "– downstream: not run (upstream broken failed)");
+          assertIncludes(plain.stdout, "0 ran, 1 fresh, 1 failed, 2 not run");
         },
       );
 
@@ -135,8 +192,9 @@ stages:
     uses: stages/write.ts
     matrix: { x: [1, 2] }
     params: { value: "\${matrix.x}", sleep_ms: 60000 }
+  wake: { uses: stages/write.ts, needs: [nap] }
 `);
-        const child = spawnCli(project, ["--json", "--executor", "slurm", "--jobs", "2"]);
+        const child = spawnCli(project, ["--json", "--executor", "slurm", "--jobs", "3"]);
         await waitFor("both naps to run", async () => {
           const running = (await jobsOf(cluster, "nap[")).filter((job) => job.state === "RUNNING");
           return running.length === 2 ? true : undefined;
@@ -147,8 +205,10 @@ stages:
         const run = collect(output.code, output.stdout, output.stderr);
         console.log(`Ctrl-C to exit in ${(performance.now() - started).toFixed(0)} ms`);
         assertEquals(run.code, 130, run.stderr);
-        const states = (await jobsOf(cluster, "nap[")).map((job) => job.state);
-        assertEquals(states, ["CANCELLED", "CANCELLED"]);
+        const states = [...await jobsOf(cluster, "nap["), ...await jobsOf(cluster, "wake")]
+          .map((job) => job.state);
+        assertEquals(states, ["CANCELLED", "CANCELLED", "CANCELLED"]);
+        assertEquals(stagesWith(run, "cancel").sort(), ["nap[x=1]", "nap[x=2]", "wake"]);
       });
 
       await t.step(
@@ -209,7 +269,7 @@ stages:
             const localLock = await readLock(lockPath);
             await Deno.remove(lockPath);
             const started = performance.now();
-            const slurm = await runCli(project, [
+            const output = spawnCli(project, [
               "--file",
               file,
               "--executor",
@@ -219,11 +279,21 @@ stages:
               // A cache of its own: the local run's cache would restore every stage.
               "--set",
               "settings.cache=artifacts-slurm",
-            ]);
+            ]).output();
+            const waiting = await watchDependencies(cluster, output);
+            const done = await output;
+            const slurm = collect(done.code, done.stdout, done.stderr);
             console.log(
-              `smoke pipeline through SLURM in ${(performance.now() - started).toFixed(0)} ms`,
+              `smoke pipeline through SLURM in ${(performance.now() - started).toFixed(0)} ms; ` +
+                `seen queued behind upstream jobs: ${waiting.map((job) => job.name).join(", ")}`,
             );
             assertEquals(slurm.code, 0, slurm.stderr + slurm.stdout);
+            // --jobs 3: tokenize, pretrain and train-prompt are queued at once, the last two
+            // waiting on afterok.
+            const [tokenize] = await jobsOf(cluster, "tokenize");
+            const pretrain = waiting.find((job) => job.name === "peftlab:pretrain");
+            assertOk(pretrain, JSON.stringify(waiting));
+            assertIncludes(pretrain.dependency, `afterok:${tokenize.jobId}`);
             const slurmLock = await readLock(lockPath);
             assertEquals(
               Object.keys(slurmLock.stages).sort(),

@@ -22,6 +22,12 @@ export interface StageJob {
   logPath: string;
   /** Compute request from the pipeline file (local: ignored; SLURM: sbatch options). */
   resources?: StageResources;
+  /**
+   * What the work is, stable across runs (the scheduler passes a SHA-256 over the stage's code,
+   * params, file deps and its upstream stages' keys). An executor that recognises work across
+   * coordinator runs (SLURM) identifies the job by it instead of hashing the job's files.
+   */
+  key?: string;
 }
 
 /** How a stage process ended. `code` 0 means success; `signal` is set when it was killed. */
@@ -38,6 +44,22 @@ export interface StageHandle {
   cancel(): Promise<void>;
 }
 
+/** A stage queued with {@linkcode Executor.submit}, possibly before its upstream has finished. */
+export interface QueuedStageHandle extends StageHandle {
+  /**
+   * Folder on a filesystem every node shares where the stage's output appears once it succeeds
+   * (and stays until its dependents have ended): a dependent queued before this stage finished
+   * names it as its input.
+   */
+  readonly finishedDir: Promise<string>;
+}
+
+/** Options of {@linkcode Executor.submit}. */
+export interface SubmitOptions {
+  /** Stages that must succeed first; when one does not, the stage ends without running. */
+  after?: QueuedStageHandle[];
+}
+
 /**
  * Runs stage commands. The scheduler, cache, run lock and sandboxed command are shared; an
  * executor (local subprocess, SLURM job) only launches `job.command`, streams its output into
@@ -50,4 +72,20 @@ export interface Executor {
   readonly defaultParallelism: number;
   /** Launch a stage; never throws for a failing stage (that is a non-zero `StageExit`). */
   start(job: StageJob, onEvent: (event: WorkerEvent) => void): StageHandle;
+  /**
+   * Optional capability (SLURM): queue a stage at once, to run after every stage in `after` has
+   * succeeded; a stage whose upstream fails ends with a non-zero exit without running. With it,
+   * the scheduler hands the whole stale graph over in one go and the executor caps the stages in
+   * flight (queued or running) at `defaultParallelism`. Never throws for a failing stage.
+   */
+  submit?(
+    job: StageJob,
+    onEvent: (event: WorkerEvent) => void,
+    options?: SubmitOptions,
+  ): QueuedStageHandle;
+  /**
+   * Optional: once every stage of a run has ended, wait for the executor's own clean-up (what it
+   * kept for queued dependents, such as SLURM's finished outputs). Called by the scheduler.
+   */
+  close?(): Promise<void>;
 }

@@ -2,7 +2,15 @@ import type { MetricValue } from "./types.ts";
 
 /** One thing that happened during a run; `--json` prints each as one line. */
 export interface RunEvent {
-  event: "start" | "skip" | "finish" | "fail" | "would-run" | "progress" | "cancel";
+  event:
+    | "start"
+    | "skip"
+    | "finish"
+    | "fail"
+    | "would-run"
+    | "progress"
+    | "cancel"
+    | "not-run";
   stage: string;
   /** Why the stage runs (or is skipped), reasons joined with "; ". */
   reason?: string;
@@ -11,6 +19,11 @@ export interface RunEvent {
   error?: string;
   /** Stage log file. */
   log?: string;
+  /**
+   * A failed stage's last output: the lines of its error after the first (e.g. a SLURM job's
+   * output, a stack trace), or else the last lines of its log.
+   */
+  tail?: string[];
   done?: number;
   total?: number;
   message?: string;
@@ -101,8 +114,13 @@ export class ConsoleReporter implements Reporter {
       case "fail":
         this.#running.delete(event.stage);
         this.#print(
-          `✖ ${event.stage}: failed: ${event.error}${event.log ? ` (log: ${event.log})` : ""}`,
+          `✖ ${event.stage}: failed: ${event.error}${event.log ? ` (log: ${event.log})` : ""}` +
+            (event.tail ?? []).map((line) => `\n    ${line}`).join(""),
         );
+        break;
+      case "not-run":
+        this.#running.delete(event.stage);
+        this.#print(`– ${event.stage}: not run (${event.reason})`);
         break;
       case "cancel":
         this.#running.delete(event.stage);

@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import {
+  canonicalJson,
   commitOutput,
   type LockEntry,
   type LockFile,
@@ -11,7 +12,7 @@ import {
 import { withUpstream } from "../dag/graph.ts";
 import { UsageError } from "../dag/errors.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
-import type { Executor, StageHandle } from "./executor.ts";
+import type { Executor, QueuedStageHandle, StageHandle, StageJob } from "./executor.ts";
 import type { Reporter } from "./progress.ts";
 import { sandboxCommand, sandboxEnv } from "./sandbox.ts";
 import {
@@ -22,7 +23,11 @@ import {
   type StageStatus,
 } from "./staleness.ts";
 import type { WorkerJob } from "./stage_worker.ts";
+import type { WorkerEvent } from "./protocol.ts";
 import type { MetricValue } from "./types.ts";
+
+/** Lines of a failed stage's log shown with its failure. */
+export const FAILURE_TAIL_LINES = 20;
 
 /** Options of {@linkcode runPipeline}. */
 export interface RunOptions {
@@ -49,6 +54,8 @@ export interface RunSummary {
   /** Stale stages whose earlier result for the same inputs came back from the run cache. */
   restored: string[];
   failed: string[];
+  /** Stages that did not run because an upstream stage failed. */
+  notRun: string[];
   /** Stages that would run (dry run only). */
   wouldRun: string[];
   /** The run was cancelled by the signal. */
@@ -115,6 +122,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     skipped: [],
     restored: [],
     failed: [],
+    notRun: [],
     wouldRun: [],
     cancelled: false,
     lock,
@@ -167,6 +175,27 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     for (const handle of handles.values()) handle.cancel();
   };
   options.signal?.addEventListener("abort", onAbort);
+
+  if (options.executor.submit) {
+    try {
+      await runQueued({
+        pipeline,
+        options,
+        planner,
+        lock,
+        selected,
+        forced,
+        summary,
+        handles,
+        saveLock,
+      });
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      await writing;
+      await saveQuietly(stats);
+    }
+    return summary;
+  }
 
   const process = async (spec: StageSpec) => {
     const upstream: Record<string, string> = {};
@@ -244,6 +273,20 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       if (running.size === 0) break;
       await Promise.race(running.values());
     }
+    if (!summary.cancelled && summary.failed.length > 0) {
+      for (const name of pending) {
+        const spec = pipeline.stages.get(name)!;
+        const blocked = spec.needs.filter((need) => !done.has(need));
+        summary.notRun.push(name);
+        options.reporter.event({
+          event: "not-run",
+          stage: name,
+          reason: blocked.length > 0
+            ? `upstream ${blocked.join(", ")} did not run`
+            : "stopped after a failure",
+        });
+      }
+    }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await writing;
@@ -252,17 +295,275 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   return summary;
 }
 
+/** What {@linkcode runQueued} shares with {@linkcode runPipeline}. */
+interface QueuedRun {
+  pipeline: Pipeline;
+  options: RunOptions;
+  planner: Planner;
+  lock: LockFile;
+  selected: string[];
+  forced: Set<string>;
+  summary: RunSummary;
+  handles: Map<string, StageHandle>;
+  saveLock: () => Promise<void>;
+}
+
+/** How a stage of a queued run ends: its output hash, or undefined when it did not succeed. */
+type QueuedResult = Promise<string | undefined>;
+
+/**
+ * The run for an executor that can queue stages ahead ({@linkcode Executor.submit}, SLURM): one
+ * pass over the stages in order hands every stale one to the executor at once, a stage with an
+ * upstream still to run queued after that upstream (SLURM: `afterok`), reading its input from
+ * the upstream's shared `finishedDir`. Such a stage's key is computed, and the stage recorded in
+ * the lock, when its job has finished and its upstream outputs are stored. The executor caps the
+ * stages in flight. A stage whose upstream fails ends without running and is reported as not run;
+ * independent stages already queued go on.
+ *
+ * The executor identifies work by a key that names upstream stages by their own such key, not by
+ * output hash (`recipe`), so a rerun after a killed coordinator recognises the jobs it queued.
+ */
+async function runQueued(run: QueuedRun): Promise<void> {
+  const { pipeline, options, planner, lock, forced, summary, handles } = run;
+  const executor = options.executor;
+  const submit = executor.submit!.bind(executor);
+  /** Each stage's stable work key: its key with upstream stages named by their work keys. */
+  const recipes = new Map<string, string>();
+  const queued = new Map<string, QueuedStageHandle>();
+  const results = new Map<string, QueuedResult>();
+  const notRun = new Set<string>();
+  const failed = new Set<string>();
+  const settling: Promise<void>[] = [];
+
+  const fail = (name: string, error: string) => {
+    failed.add(name);
+    summary.failed.push(name);
+    options.reporter.event({ event: "fail", stage: name, error });
+  };
+
+  for (const name of run.selected) {
+    if (summary.cancelled) break;
+    const spec = pipeline.stages.get(name)!;
+    const blocked = spec.needs.filter((need) => failed.has(need) || notRun.has(need));
+    if (blocked.length > 0) {
+      notRun.add(name);
+      summary.notRun.push(name);
+      options.reporter.event({
+        event: "not-run",
+        stage: name,
+        reason: `upstream ${blocked.join(", ")} ${failed.has(blocked[0]) ? "failed" : "not run"}`,
+      });
+      continue;
+    }
+    let recipeState: StageState;
+    try {
+      const recipeUpstream: Record<string, string> = {};
+      for (const need of spec.needs) recipeUpstream[need] = `recipe:${recipes.get(need)}`;
+      recipeState = await planner.state(spec, recipeUpstream);
+    } catch (error) {
+      fail(name, (error as Error).message);
+      continue;
+    }
+    recipes.set(name, recipeState.key);
+    if (recipeState.missingDeps.length > 0) {
+      const where = spec.depsWhere[0];
+      fail(
+        name,
+        `missing dependency ${
+          recipeState.missingDeps.join(", ")
+        } (declared at ${where.file}:${where.line}:${where.column})`,
+      );
+      continue;
+    }
+
+    const waitingOn = spec.needs.filter((need) => queued.has(need));
+    const upstreamInputs: Record<string, string> = {};
+    const upstreamHashes: Record<string, string> = {};
+    let reasons: string[];
+    let keyState: () => Promise<StageState>;
+    if (waitingOn.length === 0) {
+      // Every upstream is stored already: decide as a local run does.
+      for (const need of spec.needs) {
+        upstreamHashes[need] = lock.stages[need].output;
+        upstreamInputs[need] = outputPath(pipeline.cacheDir, upstreamHashes[need]);
+      }
+      let state: StageState;
+      try {
+        state = await planner.state(spec, upstreamHashes);
+      } catch (error) {
+        fail(name, (error as Error).message);
+        continue;
+      }
+      if (!forced.has(name) && planner.isFresh(spec, state)) {
+        summary.skipped.push(name);
+        options.reporter.event({ event: "skip", stage: name, reason: "fresh" });
+        continue;
+      }
+      const cached = forced.has(name) ? undefined : planner.cachedRun(state);
+      if (cached) {
+        lock.stages[name] = cached;
+        await run.saveLock();
+        summary.restored.push(name);
+        options.reporter.event({
+          event: "skip",
+          stage: name,
+          reason: `restored from the run cache (${planner.reasons(spec, state).join("; ")})`,
+        });
+        continue;
+      }
+      reasons = forced.has(name) ? ["forced"] : planner.reasons(spec, state);
+      keyState = () => Promise.resolve(state);
+    } else {
+      for (const need of spec.needs) {
+        upstreamInputs[need] = queued.has(need)
+          ? await queued.get(need)!.finishedDir
+          : outputPath(pipeline.cacheDir, lock.stages[need].output);
+      }
+      reasons = [
+        ...(forced.has(name) ? ["forced"] : []),
+        `upstream ${waitingOn.join(", ")} rerunning: queued after ${
+          waitingOn.length > 1 ? "them" : "it"
+        }`,
+      ];
+      keyState = async () => {
+        const upstream: Record<string, string> = {};
+        for (const need of spec.needs) {
+          upstream[need] = (await results.get(need)) ?? lock.stages[need].output;
+        }
+        const state = await planner.state(spec, upstream);
+        // The job read the files as they were when it was queued; they must not have changed.
+        if (
+          state.code.hash !== recipeState.code.hash ||
+          canonicalJson(state.deps) !== canonicalJson(recipeState.deps)
+        ) {
+          throw new Error("its code or input files changed while it was queued; run again");
+        }
+        return state;
+      };
+    }
+
+    let prepared: PreparedStage;
+    try {
+      prepared = await prepareStage(
+        pipeline,
+        spec,
+        recipeState,
+        upstreamInputs,
+        recipeState.key,
+        recipeState.key,
+      );
+    } catch (error) {
+      fail(name, (error as Error).message);
+      continue;
+    }
+    const started = performance.now();
+    options.reporter.event({ event: "start", stage: name, reason: reasons.join("; ") });
+    const events = new StageEvents(name, options.reporter);
+    const after = waitingOn.map((need) => queued.get(need)!);
+    const handle = submit(prepared.job, events.onEvent, { after });
+    queued.set(name, handle);
+    handles.set(name, handle);
+    const upstreamResults = spec.needs.flatMap((need) =>
+      results.has(need) ? [results.get(need)!] : []
+    );
+    let settled!: (output: string | undefined) => void;
+    results.set(name, new Promise((resolve) => settled = resolve));
+    settling.push((async () => {
+      let output: string | undefined;
+      try {
+        const exit = await handle.finished;
+        const upstreamOutputs = await Promise.all(upstreamResults);
+        if (upstreamOutputs.some((output) => output === undefined) && !summary.cancelled) {
+          // Its upstream failed (SLURM cancelled the job) or was not stored: nothing to keep.
+          notRun.add(name);
+          summary.notRun.push(name);
+          const blocked = waitingOn.filter((need) => failed.has(need) || notRun.has(need));
+          options.reporter.event({
+            event: "not-run",
+            stage: name,
+            reason: `upstream ${blocked.join(", ")} ${
+              blocked.some((need) => failed.has(need)) ? "failed" : "not run"
+            }`,
+          });
+          return;
+        }
+        const outcome = await settleStage(
+          pipeline,
+          spec,
+          prepared,
+          exit,
+          events,
+          started,
+          options,
+          keyState,
+        );
+        if (outcome.ok) {
+          output = outcome.entry.output;
+          lock.stages[name] = outcome.entry;
+          await run.saveLock();
+          await saveRunCache(pipeline.cacheDir, outcome.entry);
+          summary.ran.push(name);
+        } else if (!summary.cancelled) {
+          failed.add(name);
+          summary.failed.push(name);
+          // A job can succeed on the cluster and still fail here (declared outs missing):
+          // its queued dependents must not run on that output.
+          const downstream = dependentsOf(pipeline, name);
+          for (const [other, dependent] of queued) {
+            if (downstream.has(other)) dependent.cancel().catch(() => {});
+          }
+        }
+      } catch (error) {
+        if (!failed.has(name)) fail(name, (error as Error).message);
+      } finally {
+        settled(output);
+        handles.delete(name);
+        await Deno.remove(prepared.workDir, { recursive: true }).catch(() => {});
+      }
+    })());
+  }
+  await Promise.all(settling);
+  await executor.close?.();
+}
+
+/** Every stage downstream of `name`. */
+function dependentsOf(pipeline: Pipeline, name: string): Set<string> {
+  const found = new Set<string>();
+  const visit = (stage: string) => {
+    for (const next of pipeline.graph.outNeighbors(stage)) {
+      if (!found.has(next)) {
+        found.add(next);
+        visit(next);
+      }
+    }
+  };
+  visit(name);
+  return found;
+}
+
 type StageOutcome = { ok: true; entry: LockEntry } | { ok: false };
 
-async function executeStage(
+/** A stage's attempt folder, job file and log, ready to hand to an executor. */
+interface PreparedStage {
+  job: StageJob;
+  workDir: string;
+  checkpointDir: string;
+  logPath: string;
+}
+
+/**
+ * Write the attempt folder of `spec`: job.json with `inputs` (upstream name → output folder, plus
+ * its file deps), an empty output folder, the checkpoint folder kept under `checkpointKey` and a
+ * truncated log; returns the sandboxed job.
+ */
+async function prepareStage(
   pipeline: Pipeline,
   spec: StageSpec,
   state: StageState,
-  outputs: Map<string, string>,
-  options: RunOptions,
-  handles: Map<string, StageHandle>,
-  reasons: string[],
-): Promise<StageOutcome> {
+  upstreamInputs: Record<string, string>,
+  checkpointKey: string,
+  jobKey?: string,
+): Promise<PreparedStage> {
   const { cacheDir, root } = pipeline;
   // No commas: sandbox permission flags are comma-separated lists of paths.
   const safeName = spec.name.replace(/[^A-Za-z0-9_.=-]/g, "_");
@@ -274,12 +575,10 @@ async function executeStage(
   await Deno.mkdir(outDir);
   // Keyed by the stage key: a killed attempt's checkpoints serve only a rerun of the same work.
   const checkpointDir = await ensureDir(
-    join(cacheDir, "checkpoints", `${safeName}-${state.key.slice(0, 16)}`),
+    join(cacheDir, "checkpoints", `${safeName}-${checkpointKey.slice(0, 16)}`),
   );
-  const inputs: Record<string, string> = {};
-  for (const need of spec.needs) inputs[need] = outputPath(cacheDir, outputs.get(need)!);
-  Object.assign(inputs, state.depInputs);
-  const job: WorkerJob = {
+  const inputs: Record<string, string> = { ...upstreamInputs, ...state.depInputs };
+  const worker: WorkerJob = {
     stage: spec.name,
     module: resolve(root, spec.uses),
     params: spec.params,
@@ -288,7 +587,7 @@ async function executeStage(
     checkpointDir,
   };
   const jobFile = join(workDir, "job.json");
-  await Deno.writeTextFile(jobFile, JSON.stringify(job));
+  await Deno.writeTextFile(jobFile, JSON.stringify(worker));
   const logPath = join(cacheDir, "logs", `${safeName}.log`);
   await Deno.writeTextFile(logPath, "");
   const command = sandboxCommand({
@@ -302,92 +601,163 @@ async function executeStage(
       ...state.globBases,
     ],
   });
+  const job: StageJob = {
+    stage: spec.name,
+    command,
+    cwd: root,
+    env: sandboxEnv(),
+    workDir,
+    outDir,
+    logPath,
+    resources: spec.resources,
+  };
+  if (jobKey !== undefined) job.key = jobKey;
+  return { job, workDir, checkpointDir, logPath };
+}
+
+/** Collects what a running stage reports and forwards its progress to the reporter. */
+class StageEvents {
+  /** The stage's error event, all lines. */
+  error?: string;
+  metrics?: Record<string, MetricValue>;
+
+  constructor(readonly stage: string, readonly reporter: RunOptions["reporter"]) {}
+
+  readonly onEvent = (event: WorkerEvent): void => {
+    if (event.type === "progress") {
+      this.reporter.event({
+        event: "progress",
+        stage: this.stage,
+        done: event.done,
+        total: event.total,
+        message: event.message,
+      });
+    } else if (event.type === "error") this.error ??= event.message;
+    else if (event.type === "result") this.metrics = event.metrics;
+  };
+}
+
+/**
+ * A stage's process has ended: on success check its output (metrics, declared outs), store it
+ * content-addressed and return its lock entry (`keyState` gives the key, computed only now for a
+ * stage queued before its upstream finished); otherwise report the failure with its log tail.
+ */
+async function settleStage(
+  pipeline: Pipeline,
+  spec: StageSpec,
+  prepared: PreparedStage,
+  exit: { code: number; signal?: string },
+  events: StageEvents,
+  started: number,
+  options: RunOptions,
+  keyState: () => Promise<StageState>,
+): Promise<StageOutcome> {
+  const { cacheDir } = pipeline;
+  const { job, checkpointDir, logPath } = prepared;
+  const duration = (performance.now() - started) / 1000;
+  if (options.signal?.aborted) {
+    options.reporter.event({ event: "cancel", stage: spec.name, duration_s: duration });
+    return { ok: false };
+  }
+  let error = events.error;
+  if (exit.code === 0 && !error) {
+    try {
+      const metrics = events.metrics ??
+        JSON.parse(await Deno.readTextFile(join(job.outDir, "metrics.json"))).metrics;
+      if (!metrics) throw new Error("the stage reported no metrics");
+      const missing = [];
+      for (const out of spec.outs) {
+        try {
+          await Deno.stat(join(job.outDir, out));
+        } catch {
+          missing.push(out);
+        }
+      }
+      if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
+      const state = await keyState();
+      const output = await commitOutput(cacheDir, job.outDir);
+      await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
+      const entry: LockEntry = {
+        key: state.key,
+        uses: spec.uses,
+        code: { files: state.code.files, packages: state.code.packages },
+        params: spec.params,
+        deps: state.deps,
+        upstream: state.upstream,
+        output,
+        duration_s: Number(duration.toFixed(3)),
+        metrics,
+        finished_at: new Date().toISOString(),
+      };
+      options.reporter.event({
+        event: "finish",
+        stage: spec.name,
+        duration_s: entry.duration_s,
+        metrics,
+      });
+      return { ok: true, entry };
+    } catch (caught) {
+      error = (caught as Error).message;
+    }
+  }
+  error ??= exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const [headline, ...rest] = error.split("\n");
+  options.reporter.event({
+    event: "fail",
+    stage: spec.name,
+    error: headline,
+    duration_s: Number(duration.toFixed(3)),
+    log: logPath,
+    tail: rest.length > 0 ? rest.slice(-FAILURE_TAIL_LINES) : await logTail(logPath),
+  });
+  return { ok: false };
+}
+
+/** The last {@linkcode FAILURE_TAIL_LINES} non-empty lines of a log (none when unreadable). */
+async function logTail(logPath: string): Promise<string[]> {
+  try {
+    const lines = (await Deno.readTextFile(logPath)).split("\n");
+    while (lines.length > 0 && lines.at(-1)!.trim() === "") lines.pop();
+    return lines.slice(-FAILURE_TAIL_LINES);
+  } catch {
+    return [];
+  }
+}
+
+async function executeStage(
+  pipeline: Pipeline,
+  spec: StageSpec,
+  state: StageState,
+  outputs: Map<string, string>,
+  options: RunOptions,
+  handles: Map<string, StageHandle>,
+  reasons: string[],
+): Promise<StageOutcome> {
+  const upstreamInputs: Record<string, string> = {};
+  for (const need of spec.needs) {
+    upstreamInputs[need] = outputPath(pipeline.cacheDir, outputs.get(need)!);
+  }
+  const prepared = await prepareStage(pipeline, spec, state, upstreamInputs, state.key);
   const started = performance.now();
   options.reporter.event({ event: "start", stage: spec.name, reason: reasons.join("; ") });
-  let error: string | undefined;
-  let metrics: Record<string, MetricValue> | undefined;
-  const handle = options.executor.start(
-    {
-      stage: spec.name,
-      command,
-      cwd: root,
-      env: sandboxEnv(),
-      workDir,
-      outDir,
-      logPath,
-      resources: spec.resources,
-    },
-    (event) => {
-      if (event.type === "progress") {
-        options.reporter.event({
-          event: "progress",
-          stage: spec.name,
-          done: event.done,
-          total: event.total,
-          message: event.message,
-        });
-      } else if (event.type === "error") error = event.message.split("\n")[0];
-      else if (event.type === "result") metrics = event.metrics;
-    },
-  );
+  const events = new StageEvents(spec.name, options.reporter);
+  const handle = options.executor.start(prepared.job, events.onEvent);
   handles.set(spec.name, handle);
   try {
     const exit = await handle.finished;
-    const duration = (performance.now() - started) / 1000;
-    if (options.signal?.aborted) {
-      options.reporter.event({ event: "cancel", stage: spec.name, duration_s: duration });
-      return { ok: false };
-    }
-    if (exit.code === 0 && !error) {
-      try {
-        metrics ??= JSON.parse(await Deno.readTextFile(join(outDir, "metrics.json"))).metrics;
-        if (!metrics) throw new Error("the stage reported no metrics");
-        const missing = [];
-        for (const out of spec.outs) {
-          try {
-            await Deno.stat(join(outDir, out));
-          } catch {
-            missing.push(out);
-          }
-        }
-        if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
-        const output = await commitOutput(cacheDir, outDir);
-        await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
-        const entry: LockEntry = {
-          key: state.key,
-          uses: spec.uses,
-          code: { files: state.code.files, packages: state.code.packages },
-          params: spec.params,
-          deps: state.deps,
-          upstream: state.upstream,
-          output,
-          duration_s: Number(duration.toFixed(3)),
-          metrics: metrics!,
-          finished_at: new Date().toISOString(),
-        };
-        options.reporter.event({
-          event: "finish",
-          stage: spec.name,
-          duration_s: entry.duration_s,
-          metrics,
-        });
-        return { ok: true, entry };
-      } catch (caught) {
-        error = (caught as Error).message;
-      }
-    }
-    error ??= exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
-    options.reporter.event({
-      event: "fail",
-      stage: spec.name,
-      error,
-      duration_s: Number(duration.toFixed(3)),
-      log: logPath,
-    });
-    return { ok: false };
+    return await settleStage(
+      pipeline,
+      spec,
+      prepared,
+      exit,
+      events,
+      started,
+      options,
+      () => Promise.resolve(state),
+    );
   } finally {
     handles.delete(spec.name);
-    await Deno.remove(workDir, { recursive: true }).catch(() => {});
+    await Deno.remove(prepared.workDir, { recursive: true }).catch(() => {});
   }
 }
 

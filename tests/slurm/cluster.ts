@@ -154,3 +154,44 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** A job seen waiting on other jobs: its `Dependency=` field while it was PENDING. */
+export interface SeenDependency {
+  jobId: string;
+  name: string;
+  /** e.g. `afterok:12:13(unfulfilled)` as `scontrol` shows it. */
+  dependency: string;
+}
+
+/**
+ * Look at every job with `scontrol show job -o` every `intervalMs` until `until` settles, and
+ * collect each job that was PENDING with an `afterok` dependency (first sighting per job).
+ * Evidence that dependents were queued before their upstream finished.
+ */
+export async function watchDependencies(
+  cluster: TestCluster,
+  until: Promise<unknown>,
+  intervalMs = 100,
+): Promise<SeenDependency[]> {
+  const seen = new Map<string, SeenDependency>();
+  let settled = false;
+  until.finally(() => settled = true).catch(() => {});
+  while (!settled) {
+    const output = await new Deno.Command("scontrol", {
+      args: ["show", "job", "-o"],
+      env: cluster.env,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+      const field = (name: string) => new RegExp(`(?:^|\\s)${name}=(\\S*)`).exec(line)?.[1];
+      const jobId = field("JobId");
+      const dependency = field("Dependency");
+      if (!jobId || seen.has(jobId) || field("JobState") !== "PENDING") continue;
+      if (!dependency?.startsWith("afterok:")) continue;
+      seen.set(jobId, { jobId, name: field("JobName") ?? "", dependency });
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return [...seen.values()].sort((a, b) => Number(a.jobId) - Number(b.jobId));
+}

@@ -203,12 +203,14 @@ export class SlurmExecutor implements Executor {
   }
 
   /**
-   * Wait until every stage has ended and what was kept for successful ones (records, attempt
-   * folders, finished outputs) is removed. Failed stages' attempt folders stay for inspection
-   * until their next submission.
+   * Wait until every stage has ended, then remove what was kept for successful ones (records,
+   * attempt folders, finished outputs). Until then a finished output stays where dependents
+   * submitted later still find it (`finishedDir`). Failed stages' attempt folders stay for
+   * inspection until their next submission.
    */
   async close(): Promise<void> {
     while (this.#loop) await this.#loop;
+    for (const tracked of this.#tracked) this.#forgetIfUnneeded(tracked);
     await Promise.all(this.#cleaning);
   }
 
@@ -481,13 +483,13 @@ export class SlurmExecutor implements Executor {
       logTail: [...tracked.logTail],
     };
     tracked.resolve(tracked.exit);
-    for (const done of [tracked, ...tracked.after]) this.#forgetIfUnneeded(done);
   }
 
   /**
    * Once a successful stage's output is handed over and no queued dependent reads it from the
    * shared state folder any more, drop its record, attempt folder and finished copy (the
    * scheduler stores its own copy). Failed stages' attempt folders stay for inspection.
+   * Called by `close`, when no more dependents can be submitted.
    */
   #forgetIfUnneeded(tracked: TrackedJob): void {
     if (tracked.exit?.code !== 0 || tracked.forgotten) return;

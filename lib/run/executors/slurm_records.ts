@@ -80,12 +80,16 @@ export class SlurmState {
 }
 
 /**
- * Identity of the work a stage job does, stable across coordinator runs: SHA-256 over the stage
- * name, its job file (params, inputs; its own temporary folder left out) and every file the
+ * Identity of the work a stage job does, stable across coordinator runs. With `job.key` (what
+ * the scheduler passes): SHA-256 over the stage name and that key. Without: SHA-256 over the
+ * stage name, its job file (params, inputs; its own temporary folder left out) and every file the
  * sandbox lets it read (code by content; files over 4 MiB by size, mtime and inode). Folders are
  * identified by path, which for stored outputs already names their content hash.
  */
 export async function jobIdentity(job: StageJob): Promise<string> {
+  if (job.key !== undefined) {
+    return sha256Hex(canonicalJson({ stage: job.stage, key: job.key })).slice(0, 32);
+  }
   const parts: Record<string, unknown> = { stage: job.stage };
   const jobFile = join(job.workDir, "job.json");
   try {

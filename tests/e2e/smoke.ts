@@ -165,8 +165,18 @@ export function describeRun(result: CliResult): string {
   return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
 }
 
-/** Pids of live processes whose command line mentions `marker` (Linux `/proc`). */
+/**
+ * Pids of live processes whose command line mentions `marker`: from `/proc` on Linux, else from
+ * `ps`. Zombies (ended, not yet reaped) do not count.
+ */
 export function processesMentioning(marker: string): number[] {
+  if (Deno.build.os !== "linux") {
+    const ps = new Deno.Command("ps", { args: ["-axo", "pid=,stat=,command="] }).outputSync();
+    return new TextDecoder().decode(ps.stdout).split("\n").map((line) => line.trim().split(/\s+/))
+      .filter(([pid, state, ...command]) =>
+        Number(pid) !== Deno.pid && !state?.startsWith("Z") && command.join(" ").includes(marker)
+      ).map(([pid]) => Number(pid));
+  }
   const pids: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;

@@ -506,11 +506,14 @@ async function runQueued(run: QueuedRun): Promise<void> {
         } else if (!summary.cancelled) {
           failed.add(name);
           summary.failed.push(name);
-          // A job can succeed on the cluster and still fail here (declared outs missing):
-          // its queued dependents must not run on that output.
-          const downstream = dependentsOf(pipeline, name);
-          for (const [other, dependent] of queued) {
-            if (downstream.has(other)) dependent.cancel().catch(() => {});
+          if (exit.code === 0) {
+            // The job succeeded on the cluster but its output is unusable (declared outs
+            // missing): its queued dependents must not run on it. (A failed job's dependents
+            // are cancelled by the executor, on SLURM by --kill-on-invalid-dep.)
+            const downstream = dependentsOf(pipeline, name);
+            for (const [other, dependent] of queued) {
+              if (downstream.has(other)) dependent.cancel().catch(() => {});
+            }
           }
         }
       } catch (error) {

@@ -20,9 +20,11 @@ export async function copyProject(): Promise<string> {
   const dir = await Deno.makeTempDir({ dir: parent, prefix: "slurm-test-project-" });
   const present = COPIED.filter((name) => exists(join(ROOT, name)));
   await cp(["-a", ...present.map((name) => join(ROOT, name)), dir]);
-  await cp(["-al", join(ROOT, "node_modules"), dir]).catch(() =>
-    cp(["-a", join(ROOT, "node_modules"), dir])
-  );
+  await cp(["-al", join(ROOT, "node_modules"), dir]).catch(async () => {
+    // Another filesystem (no hard links): start again with a plain copy.
+    await Deno.remove(join(dir, "node_modules"), { recursive: true }).catch(() => {});
+    await cp(["-a", join(ROOT, "node_modules"), dir]);
+  });
   return dir;
 }
 

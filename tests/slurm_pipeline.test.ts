@@ -240,6 +240,16 @@ stages:
             new SlurmClient(cluster.env),
           );
           assertEquals(queued.map((stage) => [stage.stage, stage.state]), [["long", "RUNNING"]]);
+          const status = await runCli(project, ["status", "--executor", "slurm"]);
+          assertEquals(status.code, 0, status.stderr);
+          assertOk(
+            /^long: stale: .*\[SLURM job \d+ RUNNING\]$/m.test(status.stdout),
+            status.stdout,
+          );
+          assertOk(/^quick: stale: [^[]*$/m.test(status.stdout), status.stdout);
+          const statusJson = await runCli(project, ["status", "--json", "--executor", "slurm"]);
+          const longLine = statusJson.stdout.split("\n").find((line) => line.includes('"long"'));
+          assertEquals(JSON.parse(longLine ?? "{}").slurm?.state, "RUNNING", statusJson.stdout);
 
           const rerun = await runCli(project, ["--json", "--executor", "slurm"]);
           assertEquals(rerun.code, 0, rerun.stderr + rerun.stdout);

@@ -16,6 +16,7 @@ import {
   lmLoss,
   ModelInputError,
 } from "../lib/model/mod.ts";
+import { dropoutKeepingMask } from "../lib/model/gpt2.ts";
 
 await initEngine({ backend: "cpu" });
 
@@ -173,6 +174,21 @@ Deno.test("lmLoss: mean cross-entropy over labels != -100, predicting the next p
   )[0];
   assert(Math.abs(fromArrays - wanted) < 1e-5, `labels as arrays: ${fromArrays} vs ${wanted}`);
   dispose(model);
+});
+
+Deno.test("dropoutKeepingMask: tf.dropout's values for the same seed; the gradient is the scaled mask", () => {
+  const x = tf.randomNormal([6, 40], 0, 1, "float32", 11);
+  const wanted = values(tf.dropout(x, 0.3, undefined, 17));
+  assertEquals(values(dropoutKeepingMask(x, 0.3, 17)), wanted);
+  const variable = tf.variable(x, true, "dropout-x");
+  const { value, grads } = tf.variableGrads(
+    () => tf.sum(tf.mul(dropoutKeepingMask(variable, 0.3, 17), 2)) as tf.Scalar,
+    [variable],
+  );
+  const mask = values(tf.dropout(tf.onesLike(x), 0.3, undefined, 17)).map((m) => 2 * m);
+  assertClose(values(grads["dropout-x"]), mask, 1e-6, "gradient");
+  assert(mask.some((m) => m === 0) && mask.some((m) => m > 2), "the mask drops and scales");
+  tf.dispose([x, value, variable]);
 });
 
 Deno.test("lmLoss: labels as arrays (only scored rows reach the LM head) give the same gradients", () => {

@@ -203,12 +203,11 @@ export class GPT2 {
     let dropoutCalls = 0;
     const dropout = <R extends tf.Rank>(x: tf.Tensor<R>): tf.Tensor<R> =>
       opts.training && this.config.dropout > 0
-        ? tf.dropout(
+        ? dropoutKeepingMask(
           x,
           this.config.dropout,
-          undefined,
           dropoutSeed * 7919 + ++dropoutCalls, // never 0: tfjs reads 0 as unseeded
-        ) as tf.Tensor<R>
+        )
         : x;
 
     const hidden = tf.tidy(() => {
@@ -311,6 +310,29 @@ export class GPT2 {
     const wrapper = this.linearWrappers.get(name);
     return wrapper ? wrapper(x, base) : base(x);
   }
+}
+
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * `tf.dropout(x, rate, undefined, seed)` — the same mask, the same values — that keeps only the
+ * scaled mask for back-propagation: tf.dropout's ops keep the uniform noise, the floored mask and
+ * `x` as well, three more tensors of x's size each until the backward pass ends.
+ */
+export function dropoutKeepingMask<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  const keepProbability = 1 - rate;
+  const masked = tf.customGrad(
+    ((input: tf.Tensor, save: (tensors: tf.Tensor[]) => void) => {
+      const noise = tf.randomUniform(input.shape, 0, 1, "float32", seed);
+      const multiplier = tf.div(tf.floor(tf.add(noise, keepProbability)), keepProbability); // 0 or 1/keep
+      save([multiplier]);
+      return {
+        value: tf.mul(input, multiplier),
+        gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.mul(dy, saved),
+      };
+    }) as unknown as CustomGradFn,
+  ) as (input: tf.Tensor) => tf.Tensor;
+  return masked(x) as T;
 }
 
 /** Additive attention bias `(B or 1, 1, S, Tk)`: causal over cache + new slots, padding masked. */

@@ -456,13 +456,16 @@ async function runQueued(run: QueuedRun): Promise<void> {
       fail(name, (error as Error).message);
       continue;
     }
-    const started = performance.now();
     options.reporter.event({ event: "start", stage: name, reason: reasons.join("; ") });
     const events = new StageEvents(name, options.reporter);
     const after = waitingOn.map((need) => queued.get(need)!);
     const handle = submit(prepared.job, events.onEvent, { after });
     queued.set(name, handle);
     handles.set(name, handle);
+    if (summary.cancelled) handle.cancel().catch(() => {}); // Ctrl-C while it was being prepared
+    // Its duration counts from when its upstream stages ended, not from when it was queued.
+    const started = Promise.all(after.map((upstream) => upstream.finished))
+      .then(() => performance.now());
     const upstreamResults = spec.needs.flatMap((need) =>
       results.has(need) ? [results.get(need)!] : []
     );
@@ -493,7 +496,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
           prepared,
           exit,
           events,
-          started,
+          await started,
           options,
           keyState,
         );

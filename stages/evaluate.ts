@@ -63,6 +63,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const maxOutputTokens = params.integer("max_output_tokens", undefined, 1);
   const batchSize = params.integer("batch_size", 32, 1);
   const beams = params.integer("beams", 1, 1);
+  const noRepeatNgramSize = params.integer("no_repeat_ngram", 0);
   const seed = params.integer("seed", 0);
   const limit = params.has("limit") ? params.integer("limit", undefined, 1) : undefined;
 
@@ -97,6 +98,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       beams,
       prefix,
       seed,
+      noRepeatNgramSize,
     });
     batch.forEach((i, row) => predictions[i] = tokenizer.decode(newIds[row]).trim());
     meter.sample();

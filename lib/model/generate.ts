@@ -31,6 +31,12 @@ export interface GenerateOptions {
   prefix?: tf.Tensor3D;
   /** Beam search length penalty α: hypotheses are ranked by sum log p / length^α (default 1). */
   lengthPenalty?: number;
+  /**
+   * Never produce an n-gram of this many tokens twice within one row's new tokens (Hugging Face's
+   * `no_repeat_ngram_size`, counted over the generated part only so copying from the prompt stays
+   * possible); 0 or absent turns it off. Greedy and sampling only.
+   */
+  noRepeatNgramSize?: number;
 }
 
 /**
@@ -155,9 +161,13 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
   try {
     const first = promptPass(model, prompts, opts.prefix, cache);
     let logits = first.lastLogits;
+    const ngram = opts.noRepeatNgramSize ?? 0;
     for (let step = 0; step < opts.maxNew; step++) {
+      const banned = ngram > 0 ? outputs.map((tokens) => repeatedNgramEnds(tokens, ngram)) : null;
       const next = temperature > 0
-        ? sampleRows(logits, temperature, topP, random)
+        ? sampleRows(logits, temperature, topP, random, banned)
+        : banned
+        ? greedyRows(logits, banned)
         : Array.from(readAndDispose(tf.tidy(() => tf.argMax(logits, -1))));
       logits.dispose();
       for (let b = 0; b < B; b++) {
@@ -175,18 +185,52 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
   return outputs;
 }
 
+/**
+ * The tokens that would complete an n-gram already present in `tokens` (the last n-1 tokens
+ * followed by one of these would repeat an earlier n-gram).
+ */
+export function repeatedNgramEnds(tokens: readonly number[], n: number): Set<number> {
+  const banned = new Set<number>();
+  const start = tokens.length - (n - 1);
+  if (n < 1 || start < 0) return banned;
+  for (let i = 0; i + n <= tokens.length; i++) {
+    let same = true;
+    for (let j = 0; j < n - 1 && same; j++) same = tokens[i + j] === tokens[start + j];
+    if (same) banned.add(tokens[i + n - 1]);
+  }
+  return banned;
+}
+
+/** Argmax per row, skipping each row's banned tokens. */
+function greedyRows(logits: tf.Tensor2D, banned: Set<number>[]): number[] {
+  const [R, V] = logits.shape;
+  const values = readAndDispose(logits.clone());
+  const picks: number[] = [];
+  for (let r = 0; r < R; r++) {
+    let best = -1;
+    for (let v = 0; v < V; v++) {
+      if (banned[r].has(v)) continue;
+      if (best < 0 || values[r * V + v] > values[r * V + best]) best = v;
+    }
+    picks.push(best);
+  }
+  return picks;
+}
+
 /** Draws one token per row from softmax(logits / temperature), restricted to the top-p nucleus. */
 function sampleRows(
   logits: tf.Tensor2D,
   temperature: number,
   topP: number,
   random: () => number,
+  banned: Set<number>[] | null = null,
 ): number[] {
   const [R, V] = logits.shape;
   const probs = readAndDispose(tf.tidy(() => tf.softmax(tf.div(logits, temperature), -1)));
   const picks: number[] = [];
   for (let r = 0; r < R; r++) {
     const row = probs.subarray(r * V, (r + 1) * V);
+    for (const id of banned?.[r] ?? []) row[id] = 0;
     let candidates: number[];
     if (topP >= 1) {
       candidates = Array.from({ length: V }, (_, i) => i);

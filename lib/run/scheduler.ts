@@ -6,6 +6,7 @@ import {
   type LockFile,
   outputPath,
   readLock,
+  sha256Hex,
   StatCache,
   writeLock,
 } from "../cache/mod.ts";
@@ -277,12 +278,13 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       for (const name of pending) {
         const spec = pipeline.stages.get(name)!;
         const blocked = spec.needs.filter((need) => !done.has(need));
+        const failedNeed = blocked.some((need) => summary.failed.includes(need));
         summary.notRun.push(name);
         options.reporter.event({
           event: "not-run",
           stage: name,
           reason: blocked.length > 0
-            ? `upstream ${blocked.join(", ")} did not run`
+            ? `upstream ${blocked.join(", ")} ${failedNeed ? "failed" : "not run"}`
             : "stopped after a failure",
         });
       }
@@ -320,8 +322,9 @@ type QueuedResult = Promise<string | undefined>;
  * stages in flight. A stage whose upstream fails ends without running and is reported as not run;
  * independent stages already queued go on.
  *
- * The executor identifies work by a key that names upstream stages by their own such key, not by
- * output hash (`recipe`), so a rerun after a killed coordinator recognises the jobs it queued.
+ * The executor identifies work by a key (`StageJob.key`) over the cache folder and the stage's key
+ * with upstream stages named by their own such key instead of their output hash, so a rerun after
+ * a killed coordinator recognises the jobs it queued, whether their upstream has finished or not.
  */
 async function runQueued(run: QueuedRun): Promise<void> {
   const { pipeline, options, planner, lock, forced, summary, handles } = run;
@@ -450,7 +453,8 @@ async function runQueued(run: QueuedRun): Promise<void> {
         recipeState,
         upstreamInputs,
         recipeState.key,
-        recipeState.key,
+        // The same work in another cache (repro's temporary one) is not the same job.
+        sha256Hex(canonicalJson({ work: recipeState.key, cache: pipeline.cacheDir })),
       );
     } catch (error) {
       fail(name, (error as Error).message);

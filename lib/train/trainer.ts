@@ -382,12 +382,19 @@ export async function train(
   };
   let best: Map<string, Float32Array> | null = null;
   if (ctx.checkpointDir) {
-    const saved = await readCheckpoint(ctx.checkpointDir);
-    if (saved && saved.state.fingerprint === fingerprint) {
-      state = saved.state;
-      restore(trainable, saved.tensors.trainable);
-      optimizer.importState({ step: state.step, m: saved.tensors.m, v: saved.tensors.v });
-      best = saved.tensors.best;
+    try {
+      const saved = await readCheckpoint(ctx.checkpointDir);
+      if (saved && saved.state.fingerprint === fingerprint) {
+        state = saved.state;
+        restore(trainable, saved.tensors.trainable);
+        optimizer.importState({ step: state.step, m: saved.tensors.m, v: saved.tensors.v });
+        best = saved.tensors.best;
+      }
+    } catch (error) {
+      optimizer.dispose();
+      storage.stop();
+      meter.stop();
+      throw error;
     }
   }
   const resumedFromStep = state.step;

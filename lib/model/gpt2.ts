@@ -220,7 +220,7 @@ export class GPT2 {
       const positions = opts.positionIds
         ? tf.reshape(tf.gather(wpe, tf.reshape(opts.positionIds, [-1])), [B, S, C]) // (B, S, C)
         : tf.expandDims(tf.slice(wpe, [past, 0], [S, C]), 0); // (1, S, C)
-      let x = dropout(tf.add(inputs, positions)) as tf.Tensor3D; // (B, S, C)
+      let x = dropout(addKeepingNothing(inputs as tf.Tensor3D, positions)); // (B, S, C)
 
       const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
       for (let i = 0; i < this.config.nLayer; i++) {
@@ -244,9 +244,9 @@ export class GPT2 {
     dropout: <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>,
   ): tf.Tensor3D {
     const attended = this.attention(i, this.layerNorm(`h.${i}.ln_1`, x), mask, cache, dropout); // (B, S, C)
-    x = tf.add(x, dropout(attended)); // (B, S, C)
+    x = addKeepingNothing(x, dropout(attended)); // (B, S, C)
     const mlpOut = this.mlp(i, this.layerNorm(`h.${i}.ln_2`, x)); // (B, S, C)
-    return tf.add(x, dropout(mlpOut)); // (B, S, C)
+    return addKeepingNothing(x, dropout(mlpOut)); // (B, S, C)
   }
 
   /** Causal multi-head self-attention of block `i`, reading and extending the KV cache. */
@@ -279,7 +279,7 @@ export class GPT2 {
     // Scaling q (B·S·C values) instead of the scores (B·nh·S·Tk) also spares backprop a saved copy
     // of the unscaled scores.
     const scaledQ = tf.mul(q, 1 / Math.sqrt(hs)); // (B, nh, S, hs)
-    const scores = tf.add(tf.matMul(scaledQ, keys, false, true), mask); // (B, nh, S, Tk)
+    const scores = addKeepingNothing(tf.matMul(scaledQ, keys, false, true), mask); // (B, nh, S, Tk)
     const weights = dropout(tf.softmax(scores, -1)); // (B, nh, S, Tk)
     const heads = tf.matMul(weights, values); // (B, nh, S, hs)
     const merged = tf.transpose(heads, [0, 2, 1, 3]); // (B, S, nh, hs)
@@ -306,6 +306,8 @@ export class GPT2 {
   private linear(name: string, x: tf.Tensor2D): tf.Tensor2D {
     const weight = this.param(`${name}.weight`); // (in, out)
     const bias = this.param(`${name}.bias`); // (out)
+    // A plain add on purpose: LoRA's and IA³'s wrappers add their own bias the same way, so a
+    // leaner add here alone would make the frozen-base methods look costlier than full tuning.
     const base: LinearFn = (rows) => tf.add(tf.matMul(rows, weight), bias) as tf.Tensor2D;
     const wrapper = this.linearWrappers.get(name);
     return wrapper ? wrapper(x, base) : base(x);
@@ -313,6 +315,31 @@ export class GPT2 {
 }
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/** `dy` summed over the axes along which a tensor of `shape` was broadcast to dy's shape. */
+function sumToShape(dy: tf.Tensor, shape: number[]): tf.Tensor {
+  const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
+  return axes.length > 0 ? tf.reshape(tf.sum(dy, axes), shape) : dy;
+}
+
+/**
+ * `a + b` with broadcasting that keeps nothing for back-propagation: tfjs's Add keeps both inputs
+ * alive only to read their shapes, which here held the unmasked attention scores and each
+ * residual branch until the backward pass ended. Both
+ * gradients are computed (a sum over broadcast axes for a bias or mask: cheap next to a matmul).
+ */
+function addKeepingNothing<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  const added = tf.customGrad(
+    ((x: tf.Tensor, y: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([]);
+      return {
+        value: tf.add(x, y),
+        gradFunc: (dy: tf.Tensor) => [sumToShape(dy, x.shape), sumToShape(dy, y.shape)],
+      };
+    }) as unknown as CustomGradFn,
+  ) as (x: tf.Tensor, y: tf.Tensor) => tf.Tensor;
+  return added(a, b) as T;
+}
 
 /**
  * `tf.dropout(x, rate, undefined, seed)` — the same mask, the same values — that keeps only the

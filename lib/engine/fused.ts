@@ -7,13 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { KernelArgs } from "./stock_kernels.ts";
 import { allocate, valuesOf } from "./heap.ts";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-};
 
 const layerNormKernelName = "PeftlabLayerNorm";
 const layerNormGradKernelName = "PeftlabLayerNormGrad";

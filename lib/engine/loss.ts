@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { KernelArgs } from "./stock_kernels.ts";
 import { allocate, isWasmHeapBackend, valuesOf } from "./heap.ts";
 
 const forwardKernelName = "PeftlabSparseSoftmaxXent";
@@ -17,12 +18,6 @@ const minSafeProbability = 1e-30;
 
 /** Label PyTorch and Hugging Face use for "do not score this position". */
 export const defaultIgnoreIndex: number = -100;
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-};
 
 function checkLabel(label: number, vocabSize: number, row: number): void {
   if (!(label >= 0 && label < vocabSize)) {

@@ -6,31 +6,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { type KernelArgs, runStock, stockKernel } from "./stock_kernels.ts";
 import type { BlasLibrary } from "./blas.ts";
 import { valuesOf } from "./heap.ts";
 
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-};
 type WasmBackend = {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: unknown): boolean;
 };
-
-const stockKernels = new Map<string, tf.KernelConfig>();
-
-/** The kernel tfjs registered for `wasm`, remembered before the first replacement. */
-function stockKernel(kernelName: string): tf.KernelConfig {
-  let config = stockKernels.get(kernelName);
-  if (config == null) {
-    config = tf.getKernel(kernelName, "wasm");
-    if (config == null) throw new Error(`wasm backend has no ${kernelName} kernel`);
-    stockKernels.set(kernelName, config);
-  }
-  return config;
-}
 
 function replaceKernel(kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo): void {
   const stock = stockKernel(kernelName);
@@ -38,8 +21,8 @@ function replaceKernel(kernelName: string, kernelFunc: (args: KernelArgs) => tf.
   tf.registerKernel({ ...stock, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
 }
 
-function runStock(kernelName: string, args: KernelArgs): tf.TensorInfo {
-  return stockKernel(kernelName).kernelFunc(args as never) as tf.TensorInfo;
+function runStockMatMul(kernelName: string, args: KernelArgs): tf.TensorInfo {
+  return runStock(kernelName, args) as tf.TensorInfo;
 }
 
 interface MatMulShape {
@@ -138,7 +121,7 @@ function blasBatchMatMul(blas: BlasLibrary, args: KernelArgs): tf.TensorInfo {
   const tb = Boolean(args.attrs!.transposeB);
   const s = matMulShape(a, b, ta, tb);
   if (a.dtype !== "float32" || b.dtype !== "float32" || !blasCanBroadcast(s)) {
-    return runStock(tf.BatchMatMul, args);
+    return runStockMatMul(tf.BatchMatMul, args);
   }
   const backend = args.backend as WasmBackend;
   const out = backend.makeOutput(s.outShape, "float32");
@@ -167,7 +150,7 @@ function blasFusedMatMul(blas: BlasLibrary, args: KernelArgs): tf.TensorInfo {
   const supported = a.dtype === "float32" && b.dtype === "float32" && blasCanBroadcast(s) &&
     preluActivationWeights == null && (activation === "linear" || activation === "relu") &&
     (bias == null || (bias.dtype === "float32" && (biasSize === s.n || biasSize === 1)));
-  if (!supported) return runStock(tf._FusedMatMul, args);
+  if (!supported) return runStockMatMul(tf._FusedMatMul, args);
   const backend = args.backend as WasmBackend;
   const out = backend.makeOutput(s.outShape, "float32");
   const outValues = valuesOf(backend, out) as Float32Array;
@@ -213,19 +196,19 @@ function transposeLastTwo(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
 function transposeFirst(kernelName: string, args: KernelArgs): tf.TensorInfo {
   const ta = Boolean(args.attrs!.transposeA);
   const tb = Boolean(args.attrs!.transposeB);
-  if (!ta && !tb) return runStock(kernelName, args);
+  if (!ta && !tb) return runStockMatMul(kernelName, args);
   const rowsOfA = ta
     ? args.inputs.a.shape[args.inputs.a.shape.length - 1]
     : args.inputs.a.shape[args.inputs.a.shape.length - 2];
   if (!ta && rowsOfA < minRowsToTransposeB) {
     // Few output rows (generation): copying a big B costs more than the slow transposed kernel.
-    return runStock(kernelName, args);
+    return runStockMatMul(kernelName, args);
   }
   const backend = args.backend as WasmBackend;
   const a = ta ? transposeLastTwo(args.inputs.a, backend) : args.inputs.a;
   const b = tb ? transposeLastTwo(args.inputs.b, backend) : args.inputs.b;
   try {
-    return runStock(kernelName, {
+    return runStockMatMul(kernelName, {
       ...args,
       inputs: { ...args.inputs, a, b },
       attrs: { ...args.attrs, transposeA: false, transposeB: false },

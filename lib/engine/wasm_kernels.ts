@@ -7,34 +7,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { type KernelArgs, runStock, stockKernel } from "./stock_kernels.ts";
 import { valuesOf } from "./heap.ts";
 import { tanhFloat32 } from "./tanh.ts";
 
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-};
 type WasmBackend = {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   incRef(dataId: unknown): void;
 };
-
-const stockKernels = new Map<string, tf.KernelConfig>();
-
-function stock(kernelName: string): tf.KernelConfig {
-  let config = stockKernels.get(kernelName);
-  if (config == null) {
-    config = tf.getKernel(kernelName, "wasm");
-    if (config == null) throw new Error(`wasm backend has no ${kernelName} kernel`);
-    stockKernels.set(kernelName, config);
-  }
-  return config;
-}
-
-function runStock(kernelName: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
-  return stock(kernelName).kernelFunc(args as never) as tf.TensorInfo | tf.TensorInfo[];
-}
 
 const numeric = (dtype: tf.DataType) => dtype === "float32" || dtype === "int32";
 
@@ -231,7 +211,7 @@ const replacements: [string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo
 /** Installs the faster kernels on the `wasm` backend (idempotent). */
 export function installWasmKernels(): void {
   for (const [kernelName, kernelFunc] of replacements) {
-    const config = stock(kernelName);
+    const config = stockKernel(kernelName);
     tf.unregisterKernel(kernelName, "wasm");
     tf.registerKernel({ ...config, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   }

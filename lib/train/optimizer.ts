@@ -101,15 +101,11 @@ export class AdamW {
   /** Restores moments and step saved by `exportState`; throws RangeError on a size mismatch. */
   importState(state: AdamWState): void {
     for (const [target, source] of [[this.#m, state.m], [this.#v, state.v]] as const) {
-      for (const [name, variable] of target) {
-        const data = source.get(name);
-        if (!data || data.length !== variable.size) {
-          throw new RangeError(`optimizer state for "${name}" is missing or has the wrong size`);
-        }
-        const value = tf.tensor(data, variable.shape);
-        variable.assign(value);
-        value.dispose();
-      }
+      assignSaved(
+        target,
+        source,
+        (name) => `optimizer state for "${name}" is missing or has the wrong size`,
+      );
     }
     this.step = state.step;
   }
@@ -138,4 +134,22 @@ export function clipByGlobalNorm(
   const clipped = new Map<string, tf.Tensor>();
   for (const [name, g] of grads) clipped.set(name, tf.mul(g, factor));
   return { norm, grads: clipped };
+}
+
+/**
+ * Assigns saved values to variables of the same names. Throws RangeError with `problem(name)` when
+ * a variable's values are missing or have the wrong size.
+ */
+export function assignSaved(
+  variables: Map<string, tf.Variable>,
+  values: Map<string, Float32Array>,
+  problem: (name: string) => string,
+): void {
+  for (const [name, variable] of variables) {
+    const data = values.get(name);
+    if (!data || data.length !== variable.size) throw new RangeError(problem(name));
+    const value = tf.tensor(data, variable.shape);
+    variable.assign(value);
+    value.dispose();
+  }
 }

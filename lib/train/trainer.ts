@@ -19,7 +19,7 @@ import {
   type TrainState,
   writeCheckpoint,
 } from "./checkpoint.ts";
-import { AdamW, clipByGlobalNorm } from "./optimizer.ts";
+import { AdamW, assignSaved, clipByGlobalNorm } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
 import { mixSeed, Rng } from "../util/random.ts";
 import { learningRateAt } from "./schedule.ts";
@@ -316,15 +316,11 @@ function snapshot(trainable: Map<string, tf.Variable>): Map<string, Float32Array
 }
 
 function restore(trainable: Map<string, tf.Variable>, values: Map<string, Float32Array>): void {
-  for (const [name, v] of trainable) {
-    const data = values.get(name);
-    if (!data || data.length !== v.size) {
-      throw new RangeError(`saved weights for "${name}" are missing or have the wrong size`);
-    }
-    const value = tf.tensor(data, v.shape);
-    v.assign(value);
-    value.dispose();
-  }
+  assignSaved(
+    trainable,
+    values,
+    (name) => `saved weights for "${name}" are missing or have the wrong size`,
+  );
 }
 
 /**

@@ -108,7 +108,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
 
   const pairs = test.map((e, i) => ({ prediction: predictions[i], reference: e.summary }));
   const rouge = corpusRouge(pairs, {
-    stem: params.has("stem") ? params.values.stem === true : true,
+    stem: params.boolean("stem", true),
     bootstrap: { samples: params.integer("bootstrap_samples", 1000, 1), seed },
   });
   const peak = meter.stop();

@@ -19,12 +19,6 @@ import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts
 /** Folder of the model inside a pretrain output folder. */
 export const modelDirName = "model";
 
-function parameterCount(model: GPT2): number {
-  let total = 0;
-  for (const variable of model.params.values()) total += variable.size;
-  return total;
-}
-
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
   const params = new Params(ctx.stage, ctx.params);
@@ -94,7 +88,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       await Deno.copyFile(join(savedTokenizer, entry.name), join(outModel, entry.name));
     }
   }
-  metrics.totalParams = parameterCount(model);
+  metrics.totalParams = model.parameterCount;
   metrics.nLayer = model.config.nLayer;
   metrics.nEmbd = model.config.nEmbd;
   metrics.vocabSize = model.config.vocabSize;

@@ -77,6 +77,23 @@ export class Params {
     return value;
   }
 
+  /** true or false; `fallback` when absent. */
+  boolean(name: string, fallback?: boolean): boolean {
+    const value = this.values[name];
+    if (value === undefined || value === null) {
+      if (fallback !== undefined) return fallback;
+      throw new ParamError(this.stage, this.key(name), "is required (true or false)");
+    }
+    if (typeof value !== "boolean") {
+      throw new ParamError(
+        this.stage,
+        this.key(name),
+        `must be true or false, got ${JSON.stringify(value)}`,
+      );
+    }
+    return value;
+  }
+
   /** A string or null when absent/null. */
   optionalString(name: string): string | null {
     return this.has(name) ? this.string(name) : null;

@@ -8,8 +8,16 @@
  */
 import { join } from "node:path";
 import { createGPT2, type GPT2, loadCheckpoint, saveCheckpoint } from "../lib/model/mod.ts";
-import { loadTokenizer } from "../lib/tokenizer/mod.ts";
-import { languageModelExamples, parseTrainOptions, pretrain } from "../lib/train/mod.ts";
+import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
+import {
+  languageModelExamples,
+  lossByPosition,
+  parseTrainOptions,
+  pretrain,
+  streamBlocks,
+  type TokenizedExample,
+} from "../lib/train/mod.ts";
+import { readTokenStream, streamFile } from "../lib/stagekit/token_stream.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
 import { ParamError, Params } from "../lib/stagekit/params.ts";
@@ -18,6 +26,39 @@ import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts
 
 /** Folder of the model inside a pretrain output folder. */
 export const modelDirName = "model";
+/** Width of the position buckets of `validationLossByPosition`. */
+const positionBucketTokens = 64;
+
+/** Blocks of the corpus stage's token streams; `validationBlocks` > 0 keeps only the first N. */
+async function corpusBlocks(
+  dir: string,
+  blockSize: number,
+  validationBlocks: number,
+): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+  const train = streamBlocks(await readTokenStream(streamFile(dir, "train")), blockSize);
+  const validation = streamBlocks(await readTokenStream(streamFile(dir, "validation")), blockSize);
+  return {
+    train,
+    validation: validationBlocks > 0 ? validation.slice(0, validationBlocks) : validation,
+  };
+}
+
+/** The task data's abstracts and titles as plain text, cut into blocks. */
+async function taskTextBlocks(
+  dir: string,
+  tokenizer: Tokenizer,
+  blockSize: number,
+): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+  const textOf = async (split: "train" | "validation") =>
+    (await readSplit(dir, split)).flatMap((e) => [
+      tokenizer.encode(e.document),
+      tokenizer.encode(" " + e.summary),
+    ]);
+  return {
+    train: languageModelExamples(await textOf("train"), blockSize, tokenizer.eosId),
+    validation: languageModelExamples(await textOf("validation"), blockSize, tokenizer.eosId),
+  };
+}
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
@@ -26,8 +67,11 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
   const tokenizeDir = ctx.inputs.tokenize;
-  if (!tokenizeDir) throw new ParamError(ctx.stage, "needs", "must include the tokenize stage");
-  const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
+  const corpusDir = ctx.inputs.corpus;
+  if (!tokenizeDir && !corpusDir) {
+    throw new ParamError(ctx.stage, "needs", "must include the tokenize or the corpus stage");
+  }
+  const tokenizer = await loadTokenizer(tokenizerDir((corpusDir ?? tokenizeDir)!));
   const outModel = join(ctx.outDir, modelDirName);
   const metrics: Record<string, MetricValue> = { ...engineMetrics };
 
@@ -56,33 +100,46 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       dropout: modelParams.number("dropout", 0),
     }, seed);
     const blockSize = params.integer("block_size", undefined, 2);
-    const textOf = async (split: "train" | "validation") =>
-      (await readSplit(tokenizeDir, split)).flatMap((e) => [
-        tokenizer.encode(e.document),
-        tokenizer.encode(" " + e.summary),
-      ]);
-    const train = languageModelExamples(await textOf("train"), blockSize, tokenizer.eosId);
-    const validation = languageModelExamples(
-      await textOf("validation"),
-      blockSize,
-      tokenizer.eosId,
-    );
+    if (blockSize > model.config.nPositions) {
+      throw new ParamError(
+        ctx.stage,
+        "block_size",
+        `${blockSize} exceeds the model's n_positions ${model.config.nPositions}`,
+      );
+    }
+    const { train, validation } = corpusDir
+      ? await corpusBlocks(corpusDir, blockSize, params.integer("validation_blocks", 0))
+      : await taskTextBlocks(tokenizeDir!, tokenizer, blockSize);
     const options = {
       ...parseTrainOptions(params.section("training").raw(), `${ctx.stage}.params.training`),
       seed,
       padId: tokenizer.eosId,
     };
-    ctx.log(`pretraining on ${train.length} blocks of ${blockSize} tokens`);
+    ctx.log(
+      `pretraining on ${train.length} blocks of ${blockSize} tokens, ` +
+        `validating on ${validation.length}`,
+    );
     const result = await pretrain(model, { train, validation }, options, {
       checkpointDir: ctx.checkpointDir,
       progress: trainProgress(ctx.progress),
       threads: engine.threads,
     });
+    model.config.trainedContext = blockSize;
+    const fullBlocks = validation.filter((e) => e.ids.length === blockSize);
+    if (fullBlocks.length > 0) {
+      metrics.validationLossByPosition = lossByPosition(model, fullBlocks, positionBucketTokens);
+      metrics.positionBucketTokens = positionBucketTokens;
+    }
+    metrics.trainTokenCurve = result.validationSteps.map((step) =>
+      step * options.batchSize * options.gradientAccumulation * blockSize
+    );
+    metrics.validationSteps = result.validationSteps;
+    metrics.trainLossCurve = result.trainLoss;
     Object.assign(metrics, trainMetrics(result), { pretrained: true });
   }
   await saveCheckpoint(model, outModel);
   // The model folder is a complete Hugging Face directory: its tokenizer travels with it.
-  const savedTokenizer = tokenizerDir(tokenizeDir);
+  const savedTokenizer = tokenizerDir((corpusDir ?? tokenizeDir)!);
   for await (const entry of Deno.readDir(savedTokenizer)) {
     if (entry.isFile) {
       await Deno.copyFile(join(savedTokenizer, entry.name), join(outModel, entry.name));

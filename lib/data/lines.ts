@@ -20,7 +20,7 @@ const NEWLINE_BYTE = 10;
 
 /**
  * Yields every line of the file (1-based numbers; a final line without `\n` included, an empty
- * file yields nothing). Lines that are not valid UTF-8 or exceed `maxLineBytes` come back with
+ * file yields nothing). A path ending in `.gz` is decompressed (gzip) as it streams. Lines that are not valid UTF-8 or exceed `maxLineBytes` come back with
  * `error` set instead of `text`. Throws {@link DataError} (line 0) when the file cannot be read.
  */
 export async function* readLines(
@@ -78,7 +78,10 @@ export async function* readLines(
   };
 
   try {
-    for await (const chunk of file.readable) {
+    const bytes = isGzipPath(path)
+      ? file.readable.pipeThrough(new DecompressionStream("gzip"))
+      : file.readable;
+    for await (const chunk of bytes) {
       let start = 0;
       while (start <= chunk.length) {
         const end = chunk.indexOf(NEWLINE_BYTE, start);
@@ -100,6 +103,11 @@ export async function* readLines(
     }]);
   }
   if (pendingBytes > 0) yield finishLine();
+}
+
+/** Whether `path` names a gzip-compressed file (`.gz`), read decompressed. */
+export function isGzipPath(path: string): boolean {
+  return path.toLowerCase().endsWith(".gz");
 }
 
 function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {

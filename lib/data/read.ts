@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { CsvRecordParser } from "./csv.ts";
 import { type BadRow, DataError, LISTED_OFFENDERS_MAX } from "./errors.ts";
-import { DEFAULT_MAX_LINE_BYTES, readLines } from "./lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, isGzipPath, readLines } from "./lines.ts";
 import { type SplitName, splitOf } from "./split.ts";
 
 /** One summarization example. */
@@ -27,7 +27,7 @@ export type BadRowPolicy = "fail" | "skip";
 
 /** Options of {@link readExamples}. */
 export interface ReadOptions {
-  /** File format; default from the extension: `.csv` → csv, anything else → jsonl. */
+  /** File format; default from the extension (`.gz` ignored): `.csv` → csv, else jsonl. */
   format?: "jsonl" | "csv";
   /** Field (JSON key or CSV column) holding the document; default `document`. */
   documentField?: string;
@@ -147,7 +147,8 @@ export async function readExamples(
   path: string,
   opts: ReadOptions = {},
 ): Promise<{ examples: Example[]; report: DataReport }> {
-  const format = opts.format ?? (path.toLowerCase().endsWith(".csv") ? "csv" : "jsonl");
+  const plainName = isGzipPath(path) ? path.slice(0, -3) : path;
+  const format = opts.format ?? (plainName.toLowerCase().endsWith(".csv") ? "csv" : "jsonl");
   const fields: FieldNames = {
     id: opts.idField ?? "id",
     document: opts.documentField ?? "document",

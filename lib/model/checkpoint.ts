@@ -17,6 +17,8 @@ export const configFileName = "config.json";
 /** File names inside a checkpoint directory. */
 export const weightsFileName = "model.safetensors";
 
+/** `config.json` key recording the longest sequence the weights were trained on. */
+export const trainedContextKey = "peftlab_trained_context";
 /** Prefix `GPT2LMHeadModel` puts in front of the transformer's keys. */
 const transformerPrefix = "transformer.";
 /** Keys that are buffers or duplicates, not weights: causal-mask buffers and the tied LM head. */
@@ -83,6 +85,15 @@ export function configFromJson(json: Record<string, unknown>, file: string): GPT
     dropout,
   };
   if (json.n_inner !== undefined && json.n_inner !== null) config.nInner = integer("n_inner");
+  if (json[trainedContextKey] !== undefined && json[trainedContextKey] !== null) {
+    config.trainedContext = integer(trainedContextKey);
+    if (config.trainedContext > config.nPositions) {
+      throw new CheckpointError(
+        file,
+        `"${trainedContextKey}" ${config.trainedContext} exceeds n_positions ${config.nPositions}`,
+      );
+    }
+  }
   if (config.nEmbd % config.nHead !== 0) {
     throw new CheckpointError(
       file,
@@ -119,6 +130,7 @@ export function configToJson(
     tie_word_embeddings: true,
     use_cache: true,
     torch_dtype: "float32",
+    ...(config.trainedContext !== undefined ? { [trainedContextKey]: config.trainedContext } : {}),
     ...extra,
   };
 }

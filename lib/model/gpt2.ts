@@ -37,6 +37,11 @@ export interface GPT2Config {
   dropout: number;
   /** Hidden width of the MLP (`n_inner`); 4·nEmbd when absent. */
   nInner?: number;
+  /**
+   * Longest sequence the weights were trained on (`peftlab_trained_context`): positions past it
+   * have never been trained. nPositions when absent (a checkpoint trained elsewhere).
+   */
+  trainedContext?: number;
 }
 
 /** Thrown when a forward pass gets inputs the model cannot take (too long, wrong shape). */

@@ -122,6 +122,21 @@ export class Params {
     return new Params(this.stage, value as Record<string, unknown>, this.key(name));
   }
 
+  /** A list of mappings, each as its own reader (`key[i]` in errors); empty when absent. */
+  sections(name: string): Params[] {
+    const value = this.values[name];
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) {
+      throw new ParamError(this.stage, this.key(name), "must be a list of mappings");
+    }
+    return value.map((item, i) => {
+      if (item === null || typeof item !== "object" || Array.isArray(item)) {
+        throw new ParamError(this.stage, `${this.key(name)}[${i}]`, "must be a mapping");
+      }
+      return new Params(this.stage, item as Record<string, unknown>, `${this.key(name)}[${i}]`);
+    });
+  }
+
   /** The raw mapping (for code that validates on its own, e.g. a tuning method's parseConfig). */
   raw(): Record<string, unknown> {
     return { ...this.values };

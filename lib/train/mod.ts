@@ -17,7 +17,7 @@ export {
   type TrainResult,
   validationLossOf,
 } from "./trainer.ts";
-export { languageModelExamples, pretrain } from "./pretrain.ts";
+export { languageModelExamples, lossByPosition, pretrain, streamBlocks } from "./pretrain.ts";
 export { defaultTrainOptions, parseTrainOptions, type TrainOptions } from "./options.ts";
 export { type DecayShape, learningRateAt, type ScheduleOptions } from "./schedule.ts";
 export { AdamW, type AdamWOptions, clipByGlobalNorm, decays, defaultAdamW } from "./optimizer.ts";

@@ -1,7 +1,10 @@
 /** Pretraining a GPT-2 from scratch: every weight trains on plain language modelling. */
+import * as tf from "@tensorflow/tfjs-core";
+import { lmLoss } from "../model/gpt2.ts";
 import { select } from "../peft/select.ts";
 import type { TrainOptions } from "./options.ts";
 import {
+  ignoreLabel,
   type TokenizedExample,
   train,
   type TrainableModel,
@@ -30,6 +33,59 @@ export function languageModelExamples(
     examples.push({ ids, labels: [...ids] });
   }
   return examples;
+}
+
+/**
+ * Language-modelling examples from one token stream (documents already separated by
+ * `<|endoftext|>`): consecutive, non-overlapping blocks of `blockSize` tokens, every token scored.
+ * A last block shorter than `blockSize` is dropped, so every block trains every position.
+ */
+export function streamBlocks(stream: ArrayLike<number>, blockSize: number): TokenizedExample[] {
+  if (!(Number.isInteger(blockSize) && blockSize >= 2)) {
+    throw new RangeError(`blockSize must be an integer ≥ 2, got ${blockSize}`);
+  }
+  const examples: TokenizedExample[] = [];
+  for (let start = 0; start + blockSize <= stream.length; start += blockSize) {
+    const ids = Array.from({ length: blockSize }, (_, i) => stream[start + i]);
+    examples.push({ ids, labels: ids });
+  }
+  return examples;
+}
+
+/**
+ * Mean next-token loss (nats) of full-length `examples` by position bucket: entry k covers the
+ * predictions made at positions [k·bucketSize, (k+1)·bucketSize) (the token at position p+1 given
+ * positions 0..p). Shows whether late positions are as well trained as early ones.
+ */
+export function lossByPosition(
+  model: TrainableModel,
+  examples: TokenizedExample[],
+  bucketSize: number,
+  batchSize = 16,
+): number[] {
+  const length = Math.min(...examples.map((e) => e.ids.length));
+  const buckets = Math.ceil((length - 1) / bucketSize);
+  const totals = new Array(buckets).fill(0);
+  const counts = new Array(buckets).fill(0);
+  for (let first = 0; first < examples.length; first += batchSize) {
+    const batch = examples.slice(first, first + batchSize).map((e) => e.ids.slice(0, length));
+    const ids = tf.tensor2d(batch, [batch.length, length], "int32");
+    for (let k = 0; k < buckets; k++) {
+      // labels[t] is predicted at position t-1: keep the labels whose prediction is in bucket k.
+      const labels = batch.map((row) =>
+        row.map((id, t) =>
+          t >= 1 + k * bucketSize && t < 1 + (k + 1) * bucketSize ? id : ignoreLabel
+        )
+      );
+      const scored = labels.reduce((n, row) => n + row.filter((l) => l !== ignoreLabel).length, 0);
+      const loss = lmLoss(model, ids, labels);
+      totals[k] += loss.dataSync()[0] * scored;
+      counts[k] += scored;
+      loss.dispose();
+    }
+    ids.dispose();
+  }
+  return totals.map((total, k) => total / counts[k]);
 }
 
 /**

@@ -19,9 +19,12 @@
  */
 import { join } from "node:path";
 import {
+  BASELINE_OPTIONAL_FIELDS,
   buildMetricsTable,
+  computeVerdict,
   DEFAULT_REPORT_TITLE,
   DEFAULT_SAMPLE_COUNT,
+  EXAMPLE_SCORE_FIELDS,
   renderReportHtml,
   ReportInputError,
   RUN_METRIC_KEYS,
@@ -34,7 +37,7 @@ import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts
 import { Params } from "../lib/stagekit/params.ts";
 
 /** Stage name (before any `[matrix values]`) of the inputs this stage reads. */
-const EVALUATE_STAGE = "evaluate";
+const EVALUATE_STAGES = ["evaluate", "baseline"];
 
 /** The matrix values in a cell name: `evaluate[method=lora,seed=1]` → {method: "lora", seed: "1"}. */
 function cellValues(name: string): { base: string; values: Map<string, string> } {
@@ -113,14 +116,19 @@ async function readRun(cell: string, dir: string): Promise<RunMetrics> {
   const metrics: Record<string, unknown> = parsed?.metrics ?? {};
   const { method, seed } = identity(cell, metricsPath, metrics);
   const where = `${metricsPath} (method=${method} seed=${seed})`;
+  const baseline = metrics.baseline === true;
   for (const key of RUN_METRIC_KEYS) {
-    if (metrics[key] === undefined) throw new ReportInputError(where, key, "missing");
+    if (metrics[key] !== undefined) continue;
+    if (baseline && (BASELINE_OPTIONAL_FIELDS as readonly string[]).includes(key)) {
+      metrics[key] = null;
+    } else throw new ReportInputError(where, key, "missing");
   }
   const run = Object.fromEntries(RUN_METRIC_KEYS.map((key) => [key, metrics[key]]));
   const record = {
     ...run,
     method,
     seed,
+    baseline,
     samples: await readPredictions(join(dir, "predictions.jsonl")),
   } as RunMetrics;
   try {
@@ -139,10 +147,10 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const title = params.string("title", DEFAULT_REPORT_TITLE);
   const sampleCount = params.integer("samples", DEFAULT_SAMPLE_COUNT, 0);
   const cells = Object.entries(ctx.inputs).filter(([name]) =>
-    cellValues(name).base === EVALUATE_STAGE
+    EVALUATE_STAGES.includes(cellValues(name).base)
   );
   if (cells.length === 0) {
-    throw new ReportInputError(ctx.stage, "needs", `must include the ${EVALUATE_STAGE} stage`);
+    throw new ReportInputError(ctx.stage, "needs", `must include the evaluate stage`);
   }
   const runs: RunMetrics[] = [];
   for (const [cell, dir] of cells) {
@@ -150,10 +158,15 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     ctx.progress(runs.length, cells.length, "reading evaluate outputs");
   }
   const table = buildMetricsTable(runs);
-  const written = await writeMetricsFiles(ctx.outDir, table, runs);
+  const verdict = computeVerdict(table, runs, {
+    metric: params.choice("verdict_metric", EXAMPLE_SCORE_FIELDS, "rouge1"),
+    samples: params.integer("bootstrap_samples", 1000, 1),
+    seed: params.integer("seed", 0),
+  });
+  const written = await writeMetricsFiles(ctx.outDir, table, runs, verdict);
   await Deno.writeTextFile(
     join(ctx.outDir, "report.html"),
-    await renderReportHtml(table, runs, { title, sampleCount }),
+    await renderReportHtml(table, runs, { title, sampleCount, verdict }),
   );
   ctx.log(written.markdown);
 
@@ -163,8 +176,14 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     for (
       const field of ["rouge1", "rouge2", "rougeL", "validationLoss", "trainableParams"] as const
     ) {
-      metrics[`${field}.${row.method}`] = row[field].mean;
+      const value = row[field].mean;
+      if (value !== null) metrics[`${field}.${row.method}`] = value;
     }
+  }
+  for (const difference of verdict?.pairwise ?? []) {
+    const name = `${difference.metric}.${difference.a}-${difference.b}`;
+    metrics[name] = difference.difference;
+    metrics[`${name}.interval`] = difference.interval;
   }
   return { metrics };
 }

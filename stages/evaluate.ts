@@ -1,25 +1,41 @@
 /**
- * evaluate[method=…]: loads the base model and one trained method, generates a summary for every
- * test example (batched, with the KV cache; greedy unless `beams` > 1), scores ROUGE as
- * rouge-score does with bootstrap confidence intervals, computes the test loss, and writes
- * `predictions.jsonl`. Its metrics carry the training figures too, so the aggregate reads one
- * record per run (the `RunMetrics` fields of lib/report).
+ * evaluate[method=…]: scores one method on the test split. For a tuned method it loads the base
+ * model and the trained adapter, generates a summary for every test example (batched, with the KV
+ * cache; greedy unless `beams` > 1), scores ROUGE as rouge-score does with bootstrap confidence
+ * intervals, computes the test loss, and writes `predictions.jsonl` with each example's scores.
+ * Two baselines need no training and come from the same stage:
+ * - `method: base` — the untuned base model in the same prompt format (its validation loss too);
+ * - `method: lead` — the first `lead_words` words of the document (default 10), no model at all.
+ *
+ * Its metrics carry the training figures too, so the aggregate reads one record per run (the
+ * `RunMetrics` fields of lib/report); a baseline's record says `baseline: true` and has no training
+ * figures.
  *
  * @module
  */
 import { join } from "node:path";
 import { MemoryMeter } from "../lib/engine/mod.ts";
-import { corpusRouge } from "../lib/eval/mod.ts";
-import { generate, loadCheckpoint } from "../lib/model/mod.ts";
-import { loadTunedMethod } from "../lib/peft/mod.ts";
-import { loadTokenizer } from "../lib/tokenizer/mod.ts";
-import { validationLossOf } from "../lib/train/mod.ts";
+import { type CorpusRouge, corpusRouge, ROUGE_TYPES } from "../lib/eval/mod.ts";
+import { contextProblem, generate, type GPT2, loadCheckpoint } from "../lib/model/mod.ts";
+import { type AppliedMethod, loadTunedMethod } from "../lib/peft/mod.ts";
+import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
+import { type ForwardHooks, validationLossOf } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { ParamError, Params } from "../lib/stagekit/params.ts";
-import { labelsOf, readSplit, tokenizerDir } from "../lib/stagekit/tokenized.ts";
+import {
+  labelsOf,
+  readSplit,
+  type TokenizedExample,
+  tokenizerDir,
+} from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 import { modelDirName } from "./pretrain.ts";
 import { adapterDirName } from "./train.ts";
+
+/** Baseline methods: rows that involve no training. */
+const baselineMethods = ["lead", "base"] as const;
+/** Words of the document the `lead` baseline keeps by default. */
+const defaultLeadWords = 10;
 
 /** Training metrics copied from the train stage into this stage's record. */
 const carriedTrainMetrics = [
@@ -38,113 +54,207 @@ const carriedTrainMetrics = [
   "stoppedEarly",
 ] as const;
 
-/** Runs the stage (see the module doc). */
-export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
-  const methodName = params.string("method");
-  // `train-lora`, or one cell of it such as `train-lora[seed=1]` when training is a seed matrix.
-  const trainStage = `train-${methodName}`;
-  const trainKey = Object.keys(ctx.inputs).find((name) =>
-    name === trainStage || name.startsWith(`${trainStage}[`)
-  );
-  const tokenizeDir = ctx.inputs.tokenize;
-  const pretrainDir = ctx.inputs.pretrain;
-  if (!tokenizeDir || !pretrainDir || !trainKey) {
+/** The first `words` whitespace-separated words of `document`. */
+export function leadWords(document: string, words: number): string {
+  return document.trim().split(/\s+/).slice(0, words).join(" ");
+}
+
+/** Generation settings read from the params. */
+interface GenerationSettings {
+  maxOutputTokens: number;
+  batchSize: number;
+  beams: number;
+  noRepeatNgramSize: number;
+  seed: number;
+}
+
+/** Generates a summary for every test example with `model` (+ the method's soft prompt, if any). */
+function generateSummaries(
+  ctx: StageContext,
+  model: GPT2,
+  method: ForwardHooks,
+  tokenizer: Tokenizer,
+  test: TokenizedExample[],
+  settings: GenerationSettings,
+  meter: MemoryMeter,
+): string[] {
+  const prefix = method.prefix?.(1);
+  const softTokens = prefix ? prefix.shape[1] : 0;
+  const longest = Math.max(...test.map((e) => e.promptLength)) + settings.maxOutputTokens + 1;
+  const problem = contextProblem(model.config, longest + softTokens);
+  if (problem) {
+    prefix?.dispose();
     throw new ParamError(
       ctx.stage,
-      "needs",
-      `must include tokenize, pretrain and train-${methodName}`,
+      "max_output_tokens",
+      `the longest prompt (${longest - settings.maxOutputTokens - 1} tokens) + ` +
+        `${settings.maxOutputTokens + 1} generated + ${softTokens} soft tokens: ${problem}`,
     );
   }
-  const trainDir = ctx.inputs[trainKey];
-  const trained = JSON.parse(await Deno.readTextFile(join(trainDir, "metrics.json")));
-  const trainedMetrics: Record<string, MetricValue> = trained.metrics ?? trained;
-  const { metrics: engineMetrics } = await startEngine(params);
-  const maxOutputTokens = params.integer("max_output_tokens", undefined, 1);
-  const batchSize = params.integer("batch_size", 32, 1);
-  const beams = params.integer("beams", 1, 1);
-  const noRepeatNgramSize = params.integer("no_repeat_ngram", 0);
-  const seed = params.integer("seed", 0);
-  const limit = params.has("limit") ? params.integer("limit", undefined, 1) : undefined;
-
-  const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
-  const test = await readSplit(tokenizeDir, "test", limit);
-  const meter = new MemoryMeter();
-  const started = performance.now();
-  const model = await loadCheckpoint(join(pretrainDir, modelDirName));
-  const applied = await loadTunedMethod(model, join(trainDir, adapterDirName));
-  applied.merge?.();
-
-  const testLoss = validationLossOf(
-    model,
-    applied,
-    test.map((e) => ({ ids: e.ids, labels: labelsOf(e) })),
-    batchSize,
-    tokenizer.eosId,
-  );
-  meter.sample();
-
   // Batches of similar prompt length waste the least padding.
   const order = test.map((_, i) => i).sort((a, b) =>
     test[a].promptLength - test[b].promptLength || a - b
   );
   const predictions = new Array<string>(test.length);
-  const prefix = applied.prefix?.(1);
-  for (let start = 0; start < order.length; start += batchSize) {
-    const batch = order.slice(start, start + batchSize);
+  for (let start = 0; start < order.length; start += settings.batchSize) {
+    const batch = order.slice(start, start + settings.batchSize);
     const newIds = generate(model, batch.map((i) => test[i].ids.slice(0, test[i].promptLength)), {
-      maxNew: maxOutputTokens + 1,
+      maxNew: settings.maxOutputTokens + 1,
       eosId: tokenizer.eosId,
-      beams,
+      beams: settings.beams,
       prefix,
-      seed,
-      noRepeatNgramSize,
+      seed: settings.seed,
+      noRepeatNgramSize: settings.noRepeatNgramSize,
     });
     batch.forEach((i, row) => predictions[i] = tokenizer.decode(newIds[row]).trim());
     meter.sample();
-    ctx.progress(Math.min(start + batchSize, order.length), order.length, "generating");
+    ctx.progress(Math.min(start + settings.batchSize, order.length), order.length, "generating");
   }
   prefix?.dispose();
+  return predictions;
+}
 
-  const pairs = test.map((e, i) => ({ prediction: predictions[i], reference: e.summary }));
-  const rouge = corpusRouge(pairs, {
-    stem: params.boolean("stem", true),
-    bootstrap: { samples: params.integer("bootstrap_samples", 1000, 1), seed },
-  });
-  const peak = meter.stop();
-  const evalSeconds = (performance.now() - started) / 1000;
-  await Deno.writeTextFile(
-    join(ctx.outDir, "predictions.jsonl"),
-    test.map((e, i) =>
-      JSON.stringify({
-        id: e.id,
-        document: e.document,
-        reference: e.summary,
-        prediction: predictions[i],
-      })
-    ).join("\n") + "\n",
+/** Token-weighted loss of `examples` on their summary tokens. */
+function summaryLoss(
+  model: GPT2,
+  method: ForwardHooks,
+  examples: TokenizedExample[],
+  batchSize: number,
+  padId: number,
+): number {
+  return validationLossOf(
+    model,
+    method,
+    examples.map((e) => ({ ids: e.ids, labels: labelsOf(e) })),
+    batchSize,
+    padId,
   );
+}
 
+/** Writes `predictions.jsonl`: each example, its prediction and its ROUGE F-measures. */
+async function writePredictions(
+  dir: string,
+  test: TokenizedExample[],
+  predictions: string[],
+  rouge: CorpusRouge,
+): Promise<void> {
+  const lines = test.map((e, i) => {
+    const scores = Object.fromEntries(
+      ROUGE_TYPES.filter((type) => type !== "rougeLsum").map((
+        type,
+      ) => [type, rouge.pairScores[i][type].fmeasure]),
+    );
+    return JSON.stringify({
+      id: e.id,
+      document: e.document,
+      reference: e.summary,
+      prediction: predictions[i],
+      ...scores,
+    });
+  });
+  await Deno.writeTextFile(join(dir, "predictions.jsonl"), lines.join("\n") + "\n");
+}
+
+/** Runs the stage (see the module doc). */
+export async function run(ctx: StageContext): Promise<StageResult> {
+  const params = new Params(ctx.stage, ctx.params);
+  const methodName = params.string("method");
+  const baseline = (baselineMethods as readonly string[]).includes(methodName);
+  const tokenizeDir = ctx.inputs.tokenize;
+  const pretrainDir = ctx.inputs.pretrain;
+  // `train-lora`, or one cell of it such as `train-lora[seed=1]` when training is a seed matrix.
+  const trainStage = `train-${methodName}`;
+  const trainKey = Object.keys(ctx.inputs).find((name) =>
+    name === trainStage || name.startsWith(`${trainStage}[`)
+  );
+  if (!tokenizeDir || (methodName !== "lead" && !pretrainDir) || (!baseline && !trainKey)) {
+    throw new ParamError(
+      ctx.stage,
+      "needs",
+      baseline
+        ? `method ${methodName} needs the tokenize${
+          methodName === "base" ? " and pretrain" : ""
+        } stage`
+        : `must include tokenize, pretrain and train-${methodName}`,
+    );
+  }
+  const settings: GenerationSettings = {
+    maxOutputTokens: params.integer("max_output_tokens", undefined, 1),
+    batchSize: params.integer("batch_size", 32, 1),
+    beams: params.integer("beams", 1, 1),
+    noRepeatNgramSize: params.integer("no_repeat_ngram", 0),
+    seed: params.integer("seed", 0),
+  };
+  const limit = params.has("limit") ? params.integer("limit", undefined, 1) : undefined;
+  const leadWordCount = params.integer("lead_words", defaultLeadWords, 1);
+  const stem = params.boolean("stem", true);
+  const bootstrapSamples = params.integer("bootstrap_samples", 1000, 1);
+  const test = await readSplit(tokenizeDir, "test", limit);
   const metrics: Record<string, MetricValue> = {
     method: methodName,
-    seed: typeof trainedMetrics.seed === "number" ? trainedMetrics.seed : seed,
-    ...engineMetrics,
+    seed: settings.seed,
     testExamples: test.length,
-    testLoss,
-    evalSeconds,
-    peakEvalRssBytes: peak.peakRssBytes,
-    peakEvalTensorBytes: peak.peakTensorBytes,
   };
-  if (peak.peakDeviceBytes !== undefined) metrics.peakEvalDeviceBytes = peak.peakDeviceBytes;
+  if (baseline) Object.assign(metrics, { baseline: true, trainableParams: 0 });
+
+  const started = performance.now();
+  let predictions: string[];
+  if (methodName === "lead") {
+    predictions = test.map((e) => leadWords(e.document, leadWordCount));
+    metrics.leadWords = leadWordCount;
+    metrics.validationLossCurve = [];
+  } else {
+    const { metrics: engineMetrics } = await startEngine(params);
+    Object.assign(metrics, engineMetrics);
+    const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
+    const meter = new MemoryMeter();
+    const model = await loadCheckpoint(join(pretrainDir!, modelDirName));
+    let applied: AppliedMethod | null = null;
+    if (!baseline) {
+      const trainDir = ctx.inputs[trainKey!];
+      const trained = JSON.parse(await Deno.readTextFile(join(trainDir, "metrics.json")));
+      const trainedMetrics: Record<string, MetricValue> = trained.metrics ?? trained;
+      if (typeof trainedMetrics.seed === "number") metrics.seed = trainedMetrics.seed;
+      for (const name of carriedTrainMetrics) {
+        if (trainedMetrics[name] !== undefined) metrics[name] = trainedMetrics[name];
+      }
+      applied = await loadTunedMethod(model, join(trainDir, adapterDirName));
+      applied.merge?.();
+    } else {
+      metrics.totalParams = model.parameterCount;
+      const validation = await readSplit(tokenizeDir, "validation");
+      const validationLoss = summaryLoss(
+        model,
+        {},
+        validation,
+        settings.batchSize,
+        tokenizer.eosId,
+      );
+      metrics.validationLoss = validationLoss;
+      metrics.validationLossCurve = [validationLoss];
+    }
+    const hooks: ForwardHooks = applied ?? {};
+    metrics.testLoss = summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
+    meter.sample();
+    predictions = generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
+    const peak = meter.stop();
+    metrics.peakEvalRssBytes = peak.peakRssBytes;
+    metrics.peakEvalTensorBytes = peak.peakTensorBytes;
+    if (peak.peakDeviceBytes !== undefined) metrics.peakEvalDeviceBytes = peak.peakDeviceBytes;
+  }
+
+  const rouge = corpusRouge(
+    test.map((e, i) => ({ prediction: predictions[i], reference: e.summary })),
+    { stem, bootstrap: { samples: bootstrapSamples, seed: settings.seed } },
+  );
+  metrics.evalSeconds = (performance.now() - started) / 1000;
+  await writePredictions(ctx.outDir, test, predictions, rouge);
   for (const type of ["rouge1", "rouge2", "rougeL", "rougeLsum"] as const) {
     const score = rouge[type];
     metrics[type] = score.fmeasure;
     if (score.confidenceInterval) {
       metrics[`${type}Ci`] = [score.confidenceInterval.low, score.confidenceInterval.high];
     }
-  }
-  for (const name of carriedTrainMetrics) {
-    if (trainedMetrics[name] !== undefined) metrics[name] = trainedMetrics[name];
   }
   return { metrics };
 }

@@ -16,6 +16,7 @@ import {
 import { type SplitName } from "../lib/data/mod.ts";
 import {
   buildCompactTokenizer,
+  compactVocabFileName,
   loadBaseTokenizer,
   loadTokenizer,
   type Tokenizer,
@@ -96,7 +97,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   } else {
     tokenizer = await loadTokenizer(tokenizerPath);
     await Deno.mkdir(outTokenizer, { recursive: true });
-    for (const name of ["vocab.json", "merges.txt", "tokenizer.json"]) {
+    for (const name of ["vocab.json", "merges.txt", "tokenizer.json", compactVocabFileName]) {
       try {
         await Deno.copyFile(join(tokenizerPath, name), join(outTokenizer, name));
       } catch (error) {

@@ -50,6 +50,9 @@ async function writeCell(
             document: `Document ${id} <with> tags & more`,
             reference: `Reference ${id}`,
             prediction: `${method} seed ${metrics.seed} on ${id} <em>`,
+            rouge1: Number(metrics.rouge1),
+            rouge2: Number(metrics.rouge2),
+            rougeL: Number(metrics.rougeL),
           })
         ).join("\n") + "\n",
   );

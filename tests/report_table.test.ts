@@ -60,7 +60,8 @@ function fakeRun(method: string, seed: number, level: number): RunMetrics {
   };
 }
 
-function near(actual: number, expected: number, what: string) {
+function near(actual: number | null, expected: number | null, what: string) {
+  assert(actual !== null && expected !== null, `${what}: ${actual} vs ${expected}`);
   assert(Math.abs(actual - expected) < 1e-9, `${what}: ${actual} != ${expected}`);
 }
 
@@ -72,7 +73,7 @@ Deno.test("report table: two methods with different inputs each show their own f
   for (const [row, run] of [[table.rows[0], lora], [table.rows[1], full]] as const) {
     for (const field of SUMMARY_FIELDS) {
       const expected = field === "trainablePercent"
-        ? 100 * run.trainableParams / run.totalParams
+        ? 100 * run.trainableParams / run.totalParams!
         : run[field];
       near(row[field].mean, expected, `${row.method}.${field}`);
       assertEquals(row[field].std, null, "one seed has no standard deviation");
@@ -214,7 +215,7 @@ Deno.test("report json and files: rows, runs without predictions, three files wr
     const written = await writeMetricsFiles(dir, table, runs);
     assertEquals(await Deno.readTextFile(join(dir, "metrics.md")), written.markdown);
     assertEquals(JSON.parse(await Deno.readTextFile(written.jsonPath)), json);
-    assertStringIncludes(await Deno.readTextFile(written.csvPath), "prompt,1,0,");
+    assertStringIncludes(await Deno.readTextFile(written.csvPath), "prompt,false,1,0,");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

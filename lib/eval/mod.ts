@@ -23,6 +23,19 @@ export {
   type CorpusScore,
   type RougePair,
 } from "./corpus.ts";
-export { bootstrapMeanIntervals, type ConfidenceInterval } from "./bootstrap.ts";
+export {
+  bootstrapMeanIntervals,
+  bootstrapMeans,
+  type BootstrapOptions,
+  type ConfidenceInterval,
+  percentileInterval,
+} from "./bootstrap.ts";
 export { quantileSorted } from "../util/stats.ts";
 export { seededRandom } from "../util/random.ts";
+export {
+  type ExampleScores,
+  excludesZero,
+  type MeanStatistic,
+  PairedBootstrap,
+  type PairedEstimate,
+} from "./paired.ts";

@@ -44,6 +44,31 @@ export interface GPT2Config {
   trainedContext?: number;
 }
 
+/**
+ * Longest sequence (soft prompt included) a model may train or generate on: the context its
+ * weights were trained on (`trainedContext`), else `nPositions`. Positions beyond the trained
+ * context have untrained embeddings, so using them is a configuration error, not a quality issue.
+ */
+export function usableContext(config: { nPositions: number; trainedContext?: number }): number {
+  return Math.min(config.trainedContext ?? config.nPositions, config.nPositions);
+}
+
+/**
+ * Why a sequence of `tokens` positions does not fit {@link usableContext}, naming both numbers
+ * and where the limit comes from; null when it fits.
+ */
+export function contextProblem(
+  config: { nPositions: number; trainedContext?: number },
+  tokens: number,
+): string | null {
+  const limit = usableContext(config);
+  if (tokens <= limit) return null;
+  return limit < config.nPositions
+    ? `${tokens} positions exceed the ${limit} the base was trained on ` +
+      `(peftlab_trained_context in its config.json; n_positions is ${config.nPositions})`
+    : `${tokens} positions exceed the model's n_positions ${config.nPositions}`;
+}
+
 /** Thrown when a forward pass gets inputs the model cannot take (too long, wrong shape). */
 export class ModelInputError extends Error {
   /** Creates the error with a message naming the offending input. */

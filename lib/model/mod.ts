@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  contextProblem,
   createGPT2,
   type ForwardOptions,
   GPT2,
@@ -17,6 +18,7 @@ export {
   ModelInputError,
   parameterShapes,
   supportedActivations,
+  usableContext,
 } from "./gpt2.ts";
 export {
   CheckpointError,
@@ -34,6 +36,7 @@ export {
   loadCheckpoint,
   matchWeights,
   saveCheckpoint,
+  trainedContextKey,
   weightsFileName,
 } from "./checkpoint.ts";
 export { generate, type GenerateOptions } from "./generate.ts";

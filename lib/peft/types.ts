@@ -25,6 +25,8 @@ export interface ModelShape {
   vocabSize: number;
   /** Maximum number of positions (prefix + tokens). */
   nPositions: number;
+  /** Longest sequence the base was trained on, when it records one (see `usableContext`). */
+  trainedContext?: number;
 }
 
 /** What a tuning method needs from the model: its weights by HF name and the linear-layer hook. */

@@ -91,24 +91,34 @@ interface RougePoint {
   peakTrainTensorMb: number;
 }
 
+/** The tuned rows' ROUGE points (baselines train nothing, so they have no x position). */
 function rougePoints(table: MetricsTable): RougePoint[] {
   const metrics = [
     ["ROUGE-1", "rouge1", "rouge1Ci"],
     ["ROUGE-2", "rouge2", "rouge2Ci"],
     ["ROUGE-L", "rougeL", "rougeLCi"],
   ] as const;
-  return table.rows.flatMap((row) =>
+  return table.rows.filter((row) => !row.baseline).flatMap((row) =>
     metrics.map(([metric, field, interval]) => ({
       method: row.method,
       metric,
-      rouge: row[field].mean * 100,
+      rouge: (row[field].mean ?? 0) * 100,
       low: row[interval][0] * 100,
       high: row[interval][1] * 100,
-      trainableParams: row.trainableParams.mean,
-      peakTrainRssMb: row.peakTrainRssBytes.mean / BYTES_PER_MB,
-      peakTrainTensorMb: row.peakTrainTensorBytes.mean / BYTES_PER_MB,
+      trainableParams: row.trainableParams.mean ?? 0,
+      peakTrainRssMb: (row.peakTrainRssBytes.mean ?? 0) / BYTES_PER_MB,
+      peakTrainTensorMb: (row.peakTrainTensorBytes.mean ?? 0) / BYTES_PER_MB,
     }))
   );
+}
+
+/** The baseline rows' ROUGE-1, drawn as labelled dashed lines across the ROUGE charts. */
+function baselineLines(table: MetricsTable): { method: string; rouge: number; label: string }[] {
+  return table.rows.filter((row) => row.baseline).map((row) => ({
+    method: row.method,
+    rouge: (row.rouge1.mean ?? 0) * 100,
+    label: `${row.method} (ROUGE-1)`,
+  }));
 }
 
 /** ROUGE axes start at 0 and span at least this many points, so all-zero scores still read. */
@@ -118,9 +128,14 @@ function rougeLayers(
   x: Record<string, unknown>,
   methods: readonly string[],
   points: readonly RougePoint[],
+  baselines: readonly { method: string; rouge: number; label: string }[],
 ) {
   const color = methodColor(methods);
-  const highest = Math.max(MIN_ROUGE_AXIS_POINTS, ...points.map((point) => point.high));
+  const highest = Math.max(
+    MIN_ROUGE_AXIS_POINTS,
+    ...points.map((point) => point.high),
+    ...baselines.map((line) => line.rouge),
+  );
   const y = {
     field: "rouge",
     type: "quantitative",
@@ -147,6 +162,18 @@ function rougeLayers(
         shape: { field: "metric", type: "nominal", title: "Score" },
       },
     },
+    ...(baselines.length === 0 ? [] : [
+      {
+        data: { values: baselines },
+        mark: { type: "rule", strokeDash: [6, 4], strokeWidth: 1.5 },
+        encoding: { y, color },
+      },
+      {
+        data: { values: baselines },
+        mark: { type: "text", align: "left", dx: 4, dy: -6, fontSize: 11 },
+        encoding: { y, x: { value: 0 }, text: { field: "label" }, color },
+      },
+    ]),
   ];
 }
 
@@ -169,6 +196,7 @@ export function rougeVsParamsSpec(table: MetricsTable): ChartSpec {
       },
       methodsOf(table.rows),
       rougePoints(table),
+      baselineLines(table),
     ),
   } as ChartSpec;
 }
@@ -187,6 +215,7 @@ export function rougeVsMemorySpec(table: MetricsTable): ChartSpec {
       },
       methodsOf(table.rows),
       rougePoints(table),
+      baselineLines(table),
     ),
   });
   return {

@@ -17,6 +17,9 @@ const SECONDS_PER_HOUR = 3600;
 const SHOW_MINUTES_FROM_SECONDS = 120;
 const SHOW_HOURS_FROM_SECONDS = 2 * SECONDS_PER_HOUR;
 
+/** What a cell shows for a figure a run does not have (a baseline's training cost). */
+export const MISSING_FIGURE = "—";
+
 /** `value` with `digits` significant digits, no exponent, trailing zeros dropped. */
 export function significant(value: number, digits = 3): string {
   if (value === 0 || !Number.isFinite(value)) return String(value);
@@ -25,6 +28,7 @@ export function significant(value: number, digits = 3): string {
 }
 
 function withStd(summary: Summary, scale: number, show: (value: number) => string): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const mean = show(summary.mean / scale);
   if (summary.std === null) return mean;
   return `${mean} ± ${showStd(summary.std / scale)}`;
@@ -43,6 +47,7 @@ function unitFor(value: number, units: readonly [number, string][]): [number, st
 
 /** A ROUGE F-measure (0..1) as points out of 100 with two decimals: `41.23 ± 0.52`. */
 export function formatRouge(summary: Summary): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const fixed = (value: number) => value.toFixed(2);
   if (summary.std === null) return fixed(summary.mean * 100);
   return `${fixed(summary.mean * 100)} ± ${fixed(summary.std * 100)}`;
@@ -55,6 +60,7 @@ export function formatInterval(interval: ConfidenceInterval): string {
 
 /** A loss in nats with three decimals: `2.345 ± 0.012`. */
 export function formatLoss(summary: Summary): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const fixed = (value: number) => value.toFixed(3);
   if (summary.std === null) return fixed(summary.mean);
   return `${fixed(summary.mean)} ± ${fixed(summary.std)}`;
@@ -62,6 +68,7 @@ export function formatLoss(summary: Summary): string {
 
 /** A count with a k/M/B suffix and three significant digits: `1.2M`, `12.3k ± 0.5k`, `950`. */
 export function formatCount(summary: Summary): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const [scale, suffix] = unitFor(summary.mean, [[1, ""], [1e3, "k"], [1e6, "M"], [1e9, "B"]]);
   const show = (value: number) => significant(value) + suffix;
   const mean = show(summary.mean / scale);
@@ -71,6 +78,7 @@ export function formatCount(summary: Summary): string {
 
 /** A percentage with two significant digits below 1%, one decimal above: `0.052%`, `12.5%`. */
 export function formatPercent(summary: Summary): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const show = (value: number) =>
     Math.abs(value) < 1 ? significant(value, 2) : String(Number(value.toFixed(1)));
   if (summary.std === null) return `${show(summary.mean)}%`;
@@ -79,6 +87,7 @@ export function formatPercent(summary: Summary): string {
 
 /** Bytes in decimal units chosen by the mean: `412 MB`, `1.25 ± 0.01 GB`, `950 B`. */
 export function formatBytes(summary: Summary): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const [scale, unit] = unitFor(summary.mean, [
     [1, "B"],
     [BYTES_PER_KB, "kB"],
@@ -90,6 +99,7 @@ export function formatBytes(summary: Summary): string {
 
 /** A duration in s, min or h chosen by the mean: `12.3 s`, `5.2 ± 0.1 min`, `2.5 h`. */
 export function formatDuration(summary: Summary): string {
+  if (summary.mean === null) return MISSING_FIGURE;
   const [divisor, unit] = summary.mean >= SHOW_HOURS_FROM_SECONDS
     ? [SECONDS_PER_HOUR, "h"]
     : summary.mean >= SHOW_MINUTES_FROM_SECONDS

@@ -9,6 +9,7 @@ import { renderSvg, rougeVsMemorySpec, rougeVsParamsSpec, validationLossSpec } f
 import type { RunMetrics, SamplePrediction } from "./run_metrics.ts";
 import type { MetricsTable } from "./table.ts";
 import { DISPLAY_COLUMNS, TABLE_NOTES } from "./table_files.ts";
+import type { Verdict } from "./verdict.ts";
 
 /** How the report page is built. */
 export interface ReportOptions {
@@ -16,6 +17,8 @@ export interface ReportOptions {
   title?: string;
   /** How many test examples to show with every method's prediction (default 5). */
   sampleCount?: number;
+  /** The verdict and paired differences to show under the table. */
+  verdict?: Verdict | null;
 }
 
 /** Default page title. */
@@ -90,6 +93,39 @@ ${body.join("\n")}
 <ul class="notes">${notes}</ul>`;
 }
 
+const METRIC_HEADERS = { rouge1: "ROUGE-1", rouge2: "ROUGE-2", rougeL: "ROUGE-L" } as const;
+
+function verdictHtml(verdict: Verdict | null | undefined): string {
+  if (!verdict) return "";
+  const claims = verdict.claims.map((claim) => `<li>${escapeHtml(claim.text)}</li>`).join("\n");
+  const rows = verdict.pairwise
+    .filter((d) => d.metric === verdict.metric)
+    .map((d) => {
+      const cells = (["rouge1", "rouge2", "rougeL"] as const).map((metric) => {
+        const on = verdict.pairwise.find((p) => p.a === d.a && p.b === d.b && p.metric === metric)!;
+        const text = `${(on.difference * 100).toFixed(2)} [${(on.interval[0] * 100).toFixed(2)}, ${
+          (on.interval[1] * 100).toFixed(2)
+        }]`;
+        return `<td class="${on.distinguishable ? "" : "tie"}">${escapeHtml(text)}</td>`;
+      });
+      return `<tr><th scope="row">${escapeHtml(`${d.a} − ${d.b}`)}</th>${cells.join("")}</tr>`;
+    }).join("\n");
+  const head = Object.values(METRIC_HEADERS).map((h) => `<th scope="col">${h}</th>`).join("");
+  return `<section id="verdict">
+<h2>Verdict</h2>
+<ul class="verdict">${claims}</ul>
+<p class="notes">Paired over the same ${verdict.examples} test examples: ${
+    100 * verdict.bootstrap.confidence
+  }% bootstrap intervals from ${verdict.bootstrap.samples} resamples shared by every method. Grey: the interval contains 0 (not distinguishable).</p>
+<div class="table-scroll"><table class="metrics">
+<thead><tr><th scope="col">Difference (F ×100)</th>${head}</tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table></div>
+</section>`;
+}
+
 function documentHtml(document: string): string {
   if (document.length <= DOCUMENT_PREVIEW_CHARS) {
     return `<p class="document">${escapeHtml(document)}</p>`;
@@ -159,6 +195,9 @@ details.document summary { cursor: pointer; }
 .summary { background: var(--soft); border-radius: 6px; padding: 10px 12px; }
 .summary p { margin: 0; white-space: pre-wrap; }
 .summary.reference { background: #eef6ee; }
+ul.verdict { padding-left: 20px; }
+ul.verdict li { margin: 0 0 6px; }
+td.tie { color: var(--muted); }
 code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; }
 `;
 
@@ -204,6 +243,7 @@ export async function renderReportHtml(
 <h2>Metrics</h2>
 ${tableHtml(table)}
 </section>
+${verdictHtml(options.verdict)}
 <section id="charts">
 <h2>Charts</h2>
 <div class="charts">

@@ -8,7 +8,9 @@
  */
 
 export {
+  BASELINE_OPTIONAL_FIELDS,
   type ConfidenceInterval,
+  EXAMPLE_SCORE_FIELDS,
   ReportInputError,
   RUN_METRIC_KEYS,
   type RunMetrics,
@@ -40,6 +42,7 @@ export {
   renderCsv,
   renderJson,
   renderMarkdown,
+  renderVerdictMarkdown,
   writeMetricsFiles,
   type WrittenMetrics,
 } from "./table_files.ts";
@@ -52,3 +55,13 @@ export {
   renderReportHtml,
   type ReportOptions,
 } from "./html.ts";
+export {
+  BASE_METHOD,
+  type Claim,
+  computeVerdict,
+  LEAD_METHOD,
+  type PairedDifference,
+  type Verdict,
+  type VerdictMetric,
+  type VerdictOptions,
+} from "./verdict.ts";

@@ -19,16 +19,26 @@ export interface SamplePrediction {
   reference: string;
   /** The summary the tuned model generated. */
   prediction: string;
+  /** This prediction's ROUGE-1 F-measure (0..1), for paired comparisons between methods. */
+  rouge1?: number;
+  /** This prediction's ROUGE-2 F-measure (0..1). */
+  rouge2?: number;
+  /** This prediction's ROUGE-L F-measure (0..1). */
+  rougeL?: number;
 }
 
 /**
  * Everything the table and the report show about one evaluated run: the tuning method, the
  * seed, the test ROUGE F-measures (fractions in 0..1) with their CIs, training figures and
- * the test predictions.
+ * the test predictions. A baseline run (`baseline: true`: the untuned base, or a rule such as
+ * the lead words, with no model at all) trains nothing: its trainable count is 0 and the figures
+ * in {@linkcode BASELINE_OPTIONAL_FIELDS} may be null.
  */
 export interface RunMetrics {
   /** Tuning method name, e.g. `"prompt"`, `"lora"`, `"full"`, `"ia3"`. One table row per method. */
   method: string;
+  /** True for a row that involves no training (`lead`, `base`). */
+  baseline?: boolean;
   /** Training seed; several seeds of one method are averaged into one row. */
   seed: number;
   /** Corpus ROUGE-1 F-measure on the test split (0..1). */
@@ -44,25 +54,25 @@ export interface RunMetrics {
   /** 95% bootstrap CI of `rougeL`. */
   rougeLCi: ConfidenceInterval;
   /** Validation loss of the evaluated (best) checkpoint, nats per token. */
-  validationLoss: number;
+  validationLoss: number | null;
   /** Validation loss after each epoch, in order (at least one value). */
   validationLossCurve: number[];
   /** Number of parameters the optimizer updated. */
   trainableParams: number;
   /** Number of parameters of the whole model including adapters/soft prompt. */
-  totalParams: number;
+  totalParams: number | null;
   /** Training wall time, seconds. */
-  trainSeconds: number;
+  trainSeconds: number | null;
   /** Training throughput, tokens per second. */
-  tokensPerSecond: number;
+  tokensPerSecond: number | null;
   /** Peak process resident set size while training, bytes. */
-  peakTrainRssBytes: number;
+  peakTrainRssBytes: number | null;
   /** Peak bytes held by TensorFlow.js tensors while training. */
-  peakTrainTensorBytes: number;
+  peakTrainTensorBytes: number | null;
   /** Peak process resident set size while evaluating, bytes. */
-  peakEvalRssBytes: number;
+  peakEvalRssBytes: number | null;
   /** Peak bytes held by TensorFlow.js tensors while evaluating. */
-  peakEvalTensorBytes: number;
+  peakEvalTensorBytes: number | null;
   /** Evaluation (generation + scoring) wall time, seconds. */
   evalSeconds: number;
   /** Test predictions, in the order the evaluate stage wrote them. */
@@ -85,6 +95,21 @@ export const NUMERIC_FIELDS = [
   "peakEvalTensorBytes",
   "evalSeconds",
 ] as const;
+
+/** Figures a baseline run may lack (no training; for a rule, no model): null there. */
+export const BASELINE_OPTIONAL_FIELDS: readonly typeof NUMERIC_FIELDS[number][] = [
+  "validationLoss",
+  "totalParams",
+  "trainSeconds",
+  "tokensPerSecond",
+  "peakTrainRssBytes",
+  "peakTrainTensorBytes",
+  "peakEvalRssBytes",
+  "peakEvalTensorBytes",
+];
+
+/** The per-example score fields of a {@linkcode SamplePrediction}, for paired comparisons. */
+export const EXAMPLE_SCORE_FIELDS = ["rouge1", "rouge2", "rougeL"] as const;
 
 /** The confidence-interval fields of {@linkcode RunMetrics}; each must be `[low, high]`. */
 export const INTERVAL_FIELDS = ["rouge1Ci", "rouge2Ci", "rougeLCi"] as const;
@@ -145,8 +170,12 @@ export function validateRunMetrics(run: RunMetrics): RunMetrics {
   if (!Number.isInteger(run.seed)) {
     throw new ReportInputError(where, "seed", "must be an integer");
   }
+  if (run.baseline !== undefined && typeof run.baseline !== "boolean") {
+    throw new ReportInputError(where, "baseline", "must be true or false");
+  }
   for (const field of NUMERIC_FIELDS) {
     const value: unknown = run[field];
+    if (value === null && run.baseline && BASELINE_OPTIONAL_FIELDS.includes(field)) continue;
     if (!isFiniteNumber(value)) throw new ReportInputError(where, field, describe(value));
     if (value < 0 && field !== "validationLoss") {
       throw new ReportInputError(where, field, `must not be negative, got ${value}`);
@@ -173,19 +202,32 @@ export function validateRunMetrics(run: RunMetrics): RunMetrics {
   }
   const curve: unknown = run.validationLossCurve;
   if (curve === undefined) throw new ReportInputError(where, "validationLossCurve", "missing");
-  if (!Array.isArray(curve) || curve.length === 0 || !curve.every(isFiniteNumber)) {
+  if (
+    !Array.isArray(curve) || (curve.length === 0 && !run.baseline) ||
+    !curve.every(isFiniteNumber)
+  ) {
     throw new ReportInputError(
       where,
       "validationLossCurve",
       "must be a non-empty list of finite numbers",
     );
   }
-  for (const field of ["trainableParams", "totalParams"] as const) {
-    if (run[field] < 1) {
-      throw new ReportInputError(where, field, `must be at least 1, got ${run[field]}`);
+  if (run.baseline) {
+    if (run.trainableParams !== 0) {
+      throw new ReportInputError(
+        where,
+        "trainableParams",
+        `must be 0 for a baseline, got ${run.trainableParams}`,
+      );
+    }
+  } else {
+    for (const field of ["trainableParams", "totalParams"] as const) {
+      if (run[field]! < 1) {
+        throw new ReportInputError(where, field, `must be at least 1, got ${run[field]}`);
+      }
     }
   }
-  if (run.trainableParams > run.totalParams) {
+  if (run.totalParams !== null && run.trainableParams > run.totalParams) {
     throw new ReportInputError(
       where,
       "trainableParams",
@@ -199,6 +241,12 @@ export function validateRunMetrics(run: RunMetrics): RunMetrics {
     for (const key of ["id", "document", "reference", "prediction"] as const) {
       if (typeof sample?.[key] !== "string") {
         throw new ReportInputError(where, `samples[${index}].${key}`, "must be a string");
+      }
+    }
+    for (const key of EXAMPLE_SCORE_FIELDS) {
+      const score: unknown = sample[key];
+      if (score !== undefined && !(isFiniteNumber(score) && score >= 0 && score <= 1)) {
+        throw new ReportInputError(where, `samples[${index}].${key}`, "must be a number in 0..1");
       }
     }
   });

@@ -16,8 +16,8 @@ import {
 
 /** Mean and sample standard deviation (n − 1) of one figure over a method's seeds. */
 export interface Summary {
-  /** Arithmetic mean over seeds. */
-  mean: number;
+  /** Arithmetic mean over seeds; `null` when a run lacks the figure (a baseline's training cost). */
+  mean: number | null;
   /** Sample standard deviation over seeds; `null` with a single seed (undefined, not zero). */
   std: number | null;
 }
@@ -42,6 +42,8 @@ export type MethodRow =
   & {
     /** Tuning method name. */
     method: string;
+    /** True for a baseline row (no training). */
+    baseline: boolean;
     /** Seeds of the runs averaged into this row, ascending. */
     seeds: number[];
   }
@@ -70,17 +72,24 @@ export function sampleStd(values: readonly number[]): number | null {
   return Math.sqrt(squares / (values.length - 1));
 }
 
-function summarise(values: readonly number[]): Summary {
-  return { mean: mean(values), std: sampleStd(values) };
+function summarise(values: readonly (number | null)[]): Summary {
+  const known = values.filter((value): value is number => value !== null);
+  if (known.length < values.length) return { mean: null, std: null };
+  return { mean: mean(known), std: sampleStd(known) };
 }
 
-function fieldOf(run: RunMetrics, field: SummaryField): number {
-  return field === "trainablePercent" ? 100 * run.trainableParams / run.totalParams : run[field];
+function fieldOf(run: RunMetrics, field: SummaryField): number | null {
+  if (field !== "trainablePercent") return run[field];
+  return run.totalParams ? 100 * run.trainableParams / run.totalParams : null;
 }
 
 function buildRow(method: string, runs: RunMetrics[]): MethodRow {
   const sorted = [...runs].sort((a, b) => a.seed - b.seed);
-  const row = { method, seeds: sorted.map((run) => run.seed) } as MethodRow;
+  const row = {
+    method,
+    baseline: sorted.some((run) => run.baseline === true),
+    seeds: sorted.map((run) => run.seed),
+  } as MethodRow;
   for (const field of INTERVAL_FIELDS) {
     row[field] = [
       mean(sorted.map((run) => run[field][0])),

@@ -17,6 +17,7 @@ import {
 } from "./format.ts";
 import { INTERVAL_FIELDS, type RunMetrics } from "./run_metrics.ts";
 import { type MethodRow, type MetricsTable, SUMMARY_FIELDS } from "./table.ts";
+import type { Verdict } from "./verdict.ts";
 
 /** A column of the human-readable table: its header and how a row shows in it. */
 export interface DisplayColumn {
@@ -84,11 +85,29 @@ function markdownCell(text: string): string {
   return text.replaceAll("|", "\\|").replaceAll(/\r?\n/g, " ");
 }
 
+/** The verdict as Markdown: a heading, then one bullet per claim. Empty without a verdict. */
+export function renderVerdictMarkdown(verdict: Verdict | null): string[] {
+  if (!verdict) return [];
+  const { samples, confidence } = verdict.bootstrap;
+  return [
+    "## Verdict",
+    "",
+    ...verdict.claims.map((claim) => `- ${claim.text}`),
+    "",
+    `Differences are paired over the same ${verdict.examples} test examples: ${
+      100 * confidence
+    }% bootstrap intervals from ${samples} resamples shared by every method; ` +
+    `"not distinguishable" means the interval contains 0.`,
+    "",
+  ];
+}
+
 /**
  * The table as Markdown with padded columns, so it reads well both rendered and printed to a
- * terminal, followed by notes on units. Returns the text; writes nothing.
+ * terminal, followed by notes on units and, when given, the verdict. Returns the text; writes
+ * nothing.
  */
-export function renderMarkdown(table: MetricsTable): string {
+export function renderMarkdown(table: MetricsTable, verdict: Verdict | null = null): string {
   const header = DISPLAY_COLUMNS.map((column) => markdownCell(column.header));
   const body = table.rows.map((row) =>
     DISPLAY_COLUMNS.map((column) => markdownCell(cellText(column, row)))
@@ -100,7 +119,16 @@ export function renderMarkdown(table: MetricsTable): string {
     `| ${cells.map((text, index) => text.padEnd(widths[index])).join(" | ")} |`;
   const rule = `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`;
   const notes = TABLE_NOTES.map((note) => `- ${note}`);
-  return [line(header), rule, ...body.map(line), "", ...notes, ""].join("\n");
+  return [
+    line(header),
+    rule,
+    ...body.map(line),
+    "",
+    ...notes,
+    "",
+    ...renderVerdictMarkdown(verdict),
+  ]
+    .join("\n");
 }
 
 /** The machine-readable table: units, one object per method row, and the per-run records. */
@@ -111,6 +139,8 @@ export interface MetricsJson {
   rows: MethodRow[];
   /** The runs the rows were computed from, without their predictions. */
   runs: Omit<RunMetrics, "samples">[];
+  /** Paired differences between every two methods and the conclusions; null without tuned rows. */
+  verdict: Verdict | null;
 }
 
 /** Units of every raw figure in `metrics.json` and `metrics.csv`. */
@@ -123,14 +153,22 @@ export const RAW_UNITS: Readonly<Record<string, string>> = {
   bytes: "bytes",
   tokensPerSecond: "training tokens per second",
   std: "sample standard deviation over seeds (n - 1); null with one seed",
+  missing: "null: a baseline row has no such figure (it trains nothing)",
+  verdict:
+    "pairwise differences a - b of mean F-measure (fractions) with paired 95% bootstrap intervals",
 };
 
 /** The table as `metrics.json` content: {@linkcode MetricsJson}, pretty-printed. */
-export function renderJson(table: MetricsTable, runs: readonly RunMetrics[]): string {
+export function renderJson(
+  table: MetricsTable,
+  runs: readonly RunMetrics[],
+  verdict: Verdict | null = null,
+): string {
   const content: MetricsJson = {
     units: { ...RAW_UNITS },
     rows: table.rows,
     runs: runs.map(({ samples: _samples, ...figures }) => figures),
+    verdict,
   };
   return JSON.stringify(content, null, 2) + "\n";
 }
@@ -142,17 +180,19 @@ function csvField(value: string | number | null): string {
 
 /**
  * The table as RFC 4180 CSV (CRLF line ends, quoted where needed) with raw numbers: `method`,
+ * `baseline` (true for a row that trains nothing),
  * `seeds` (count), `seed_list` (space-separated), then `<field>.mean` / `<field>.std` for every
  * summarised field and `<interval>.low` / `<interval>.high` for every ROUGE CI.
  */
 export function renderCsv(table: MetricsTable): string {
-  const header = ["method", "seeds", "seed_list"];
+  const header = ["method", "baseline", "seeds", "seed_list"];
   for (const field of SUMMARY_FIELDS) header.push(`${field}.mean`, `${field}.std`);
   for (const field of INTERVAL_FIELDS) header.push(`${field}.low`, `${field}.high`);
   const lines = [header.map(csvField).join(",")];
   for (const row of table.rows) {
     const cells: (string | number | null)[] = [
       row.method,
+      String(row.baseline),
       row.seeds.length,
       row.seeds.join(" "),
     ];
@@ -176,15 +216,17 @@ export interface WrittenMetrics {
 }
 
 /**
- * Writes `metrics.md`, `metrics.json` and `metrics.csv` into `dir` (which must exist) and returns
+ * Writes `metrics.md`, `metrics.json` and `metrics.csv` (with the verdict, when given) into `dir`
+ * (which must exist) and returns
  * their paths with the Markdown text. Throws what `Deno.writeTextFile` throws.
  */
 export async function writeMetricsFiles(
   dir: string,
   table: MetricsTable,
   runs: readonly RunMetrics[],
+  verdict: Verdict | null = null,
 ): Promise<WrittenMetrics> {
-  const markdown = renderMarkdown(table);
+  const markdown = renderMarkdown(table, verdict);
   const written = {
     markdown,
     markdownPath: join(dir, "metrics.md"),
@@ -192,7 +234,7 @@ export async function writeMetricsFiles(
     csvPath: join(dir, "metrics.csv"),
   };
   await Deno.writeTextFile(written.markdownPath, markdown);
-  await Deno.writeTextFile(written.jsonPath, renderJson(table, runs));
+  await Deno.writeTextFile(written.jsonPath, renderJson(table, runs, verdict));
   await Deno.writeTextFile(written.csvPath, renderCsv(table));
   return written;
 }

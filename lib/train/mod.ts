@@ -8,6 +8,7 @@ export {
   type Batch,
   collate,
   formatProgress,
+  type ForwardHooks,
   ignoreLabel,
   type TokenizedExample,
   train,

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { MemoryMeter, type PeakMemory } from "../engine/mod.ts";
-import { type LanguageModel, lmLoss } from "../model/gpt2.ts";
+import { contextProblem, type LanguageModel, lmLoss } from "../model/gpt2.ts";
 import { ConfigError } from "../peft/errors.ts";
 import type { AppliedMethod, TunableModel } from "../peft/types.ts";
 import {
@@ -219,9 +219,12 @@ function scoredTokens(batch: Batch): number {
 }
 
 /** Mean next-token loss of a batch on scored positions; the soft prompt, if any, is never scored. */
+/** What a forward pass needs from a tuning method (nothing, for the untuned base). */
+export type ForwardHooks = Pick<AppliedMethod, "prefix" | "setTraining">;
+
 function batchLoss(
   model: TrainableModel,
-  method: AppliedMethod,
+  method: ForwardHooks,
   batch: Batch,
   training: boolean,
   seed: number,
@@ -237,7 +240,7 @@ function batchLoss(
 /** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */
 export function validationLossOf(
   model: TrainableModel,
-  method: AppliedMethod,
+  method: ForwardHooks,
   examples: TokenizedExample[],
   batchSize: number,
   padId: number,
@@ -276,11 +279,12 @@ function checkExamples(
           `has ${example.ids.length} ids and ${example.labels.length} labels; they must be equal and non-zero`,
         );
       }
-      if (example.ids.length + softTokens > model.config.nPositions) {
+      const problem = contextProblem(model.config, example.ids.length + softTokens);
+      if (problem) {
         throw new ConfigError(
           `data.${split}[${index}]`,
-          `${example.ids.length} tokens + ${softTokens} soft tokens exceed the model's ` +
-            `${model.config.nPositions} positions; lower max_input_tokens or max_output_tokens`,
+          `${example.ids.length} tokens + ${softTokens} soft tokens: ${problem}; ` +
+            `lower max_input_tokens or max_output_tokens`,
         );
       }
     });

@@ -6,7 +6,7 @@
  */
 
 export { type BadRow, DataError, LISTED_OFFENDERS_MAX, TemplateError } from "./errors.ts";
-export { DEFAULT_MAX_LINE_BYTES, type RawLine, readLines } from "./lines.ts";
+export { DEFAULT_MAX_LINE_BYTES, type RawLine, readLineBlocks, readLines } from "./lines.ts";
 export {
   type BadRowPolicy,
   type DataReport,

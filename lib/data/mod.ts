@@ -1,5 +1,5 @@
 /**
- * Dataset readers (JSONL/CSV) with row validation and reports, the sha256 hash split, prompt
+ * Dataset readers (JSONL/CSV/Parquet) with row validation and reports, the sha256 hash split, prompt
  * formatting and token-length statistics.
  *
  * @module
@@ -9,6 +9,8 @@ export { type BadRow, DataError, LISTED_OFFENDERS_MAX, TemplateError } from "./e
 export { DEFAULT_MAX_LINE_BYTES, type RawLine, readLineBlocks, readLines } from "./lines.ts";
 export {
   type BadRowPolicy,
+  DATA_FORMATS,
+  type DataFormat,
   type DataReport,
   type Example,
   LISTED_DUPLICATES_MAX,

@@ -47,6 +47,8 @@ export class HubUnreachable extends Error {
 const MAX_RELATIVE_REDIRECTS = 5;
 /** Attempts in a row without new bytes before a download gives up (huggingface_hub: 5). */
 export const DOWNLOAD_ATTEMPTS_WITHOUT_PROGRESS = 5;
+/** Wait before a retry that follows an attempt without progress, times the attempts so far. */
+const RETRY_DELAY_MS = 500;
 const USER_AGENT = "peftlab (huggingface_hub compatible)";
 
 /** huggingface_hub's `_normalize_etag`: drop a weak `W/` prefix and the quotes. */
@@ -193,8 +195,11 @@ export class HubClient {
     progress?: ProgressSink,
   ): Promise<void> {
     let failures = 0;
-    let lastError = "";
+    let lastError = "connection closed";
+    // Make sure the file exists, so that an empty file needs no request and is still checked.
+    await Deno.writeFile(incompletePath, new Uint8Array(), { append: true });
     while (true) {
+      if (failures > 0) await delay(RETRY_DELAY_MS * failures);
       const have = await sizeOf(incompletePath);
       if (have === meta.size) break;
       if (have > meta.size) await Deno.truncate(incompletePath, 0);
@@ -219,13 +224,11 @@ export class HubClient {
       }
       failures = now > before ? 0 : failures + 1;
       if (failures >= DOWNLOAD_ATTEMPTS_WITHOUT_PROGRESS) {
+        const reason = `download stopped at ${now} of ${meta.size} bytes (${lastError})`;
         throw new HubError(
           this.ref,
           "network",
-          `download stopped at ${now} of ${meta.size} bytes (${
-            lastError || "connection closed"
-          }); ` +
-            `run again to resume from ${incompletePath}`,
+          `${reason}; run again to resume from ${incompletePath}`,
           file,
         );
       }
@@ -288,6 +291,10 @@ export class HubClient {
     }
     return done;
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function sizeOf(path: string): Promise<number> {

@@ -10,7 +10,7 @@ import { HubError } from "./errors.ts";
 import { type FileMetadata, HubClient, HubUnreachable } from "./http.ts";
 import { RepoCache, withFileLock } from "./cache.ts";
 import { consoleProgress, type ProgressSink } from "./progress.ts";
-import { COMMIT_HASH, parseHubRef } from "./ref.ts";
+import { COMMIT_HASH, type HubRef, parseHubRef } from "./ref.ts";
 import { type HubSettings, hubSettingsFromEnv } from "./settings.ts";
 import { exists } from "../util/fs.ts";
 
@@ -64,15 +64,14 @@ export async function resolveModel(
   reference: string,
   opts: ResolveOptions = {},
 ): Promise<ResolvedModel> {
-  const { text, repoId, revision } = parseHubRef(reference);
+  const ref = parseHubRef(reference);
+  const { text, revision } = ref;
   const settings = opts.settings ?? hubSettingsFromEnv();
   const warn = opts.warn ?? ((line: string) => console.error(line));
-  const cache = new RepoCache(settings.cacheDir, repoId);
+  const cache = new RepoCache(settings.cacheDir, ref.repoId);
   const fromCache = async () => {
     const commit = await cache.commitOf(revision);
-    return commit === undefined
-      ? undefined
-      : await cachedSnapshot(text, repoId, revision, commit, cache);
+    return commit === undefined ? undefined : await cachedSnapshot(ref, commit, cache);
   };
   if (settings.offline) {
     const cached = await fromCache();
@@ -89,7 +88,7 @@ export async function resolveModel(
     if (cached) return cached;
   }
   try {
-    return await download(text, repoId, revision, settings, cache, opts.progress);
+    return await download(ref, settings, cache, opts.progress);
   } catch (error) {
     if (!(error instanceof HubUnreachable)) throw error;
     const cached = await fromCache();
@@ -105,50 +104,53 @@ export async function resolveModel(
   }
 }
 
+const MODEL_FILES: readonly string[] = [...REQUIRED_MODEL_FILES, ...OPTIONAL_MODEL_FILES];
+const isRequired = (file: string) => (REQUIRED_MODEL_FILES as readonly string[]).includes(file);
+
+function resolved(
+  ref: HubRef,
+  commit: string,
+  cache: RepoCache,
+  files: string[],
+  source: ResolvedModel["source"],
+): ResolvedModel {
+  const { text, repoId, revision } = ref;
+  const dir = cache.snapshotDir(commit);
+  return { ref: text, repoId, revision, commit, dir, files: files.sort(), source };
+}
+
 /** The cached snapshot of `commit` when it holds every required file; else undefined. */
 async function cachedSnapshot(
-  ref: string,
-  repoId: string,
-  revision: string,
+  ref: HubRef,
   commit: string,
   cache: RepoCache,
 ): Promise<ResolvedModel | undefined> {
   const files: string[] = [];
-  for (const file of [...REQUIRED_MODEL_FILES, ...OPTIONAL_MODEL_FILES]) {
+  for (const file of MODEL_FILES) {
     // exists() follows the symlink, so a snapshot entry whose blob is gone does not count.
     if (await exists(cache.pointerPath(commit, file))) files.push(file);
-    else if ((REQUIRED_MODEL_FILES as readonly string[]).includes(file)) return undefined;
+    else if (isRequired(file)) return undefined;
   }
-  return {
-    ref,
-    repoId,
-    revision,
-    commit,
-    dir: cache.snapshotDir(commit),
-    files: files.sort(),
-    source: "cache",
-  };
+  return resolved(ref, commit, cache, files, "cache");
 }
 
 async function download(
-  ref: string,
-  repoId: string,
-  revision: string,
+  ref: HubRef,
   settings: HubSettings,
   cache: RepoCache,
   progressOption: ProgressSink | false | undefined,
 ): Promise<ResolvedModel> {
-  const client = new HubClient(settings, ref);
+  const client = new HubClient(settings, ref.text);
   const progress = progressOption === false ? undefined : progressOption ?? consoleProgress();
   let commit: string | undefined;
   const files: string[] = [];
-  for (const file of [...REQUIRED_MODEL_FILES, ...OPTIONAL_MODEL_FILES]) {
+  for (const file of MODEL_FILES) {
     // The first answer fixes the commit; every other file comes from that same commit.
-    const meta = await client.head(repoId, commit ?? revision, file);
+    const meta = await client.head(ref.repoId, commit ?? ref.revision, file);
     commit ??= meta.commit;
     if ("missing" in meta) {
-      if ((REQUIRED_MODEL_FILES as readonly string[]).includes(file)) {
-        throw new HubError(ref, "file-not-found", missingRequiredReason(file), file);
+      if (isRequired(file)) {
+        throw new HubError(ref.text, "file-not-found", missingRequiredReason(file), file);
       }
       if (commit !== undefined) await cache.recordMissing(commit, file);
       continue;
@@ -156,17 +158,9 @@ async function download(
     await fetchFile(client, cache, meta.commit, file, meta, progress);
     files.push(file);
   }
-  if (commit === undefined) throw new HubError(ref, "network", "the Hub named no commit");
-  await cache.recordRef(revision, commit);
-  return {
-    ref,
-    repoId,
-    revision,
-    commit,
-    dir: cache.snapshotDir(commit),
-    files: files.sort(),
-    source: "hub",
-  };
+  if (commit === undefined) throw new HubError(ref.text, "network", "the Hub named no commit");
+  await cache.recordRef(ref.revision, commit);
+  return resolved(ref, commit, cache, files, "hub");
 }
 
 function missingRequiredReason(file: string): string {

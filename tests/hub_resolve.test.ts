@@ -6,6 +6,7 @@ import {
   repoFolderName,
   resolveModel,
   type ResolveOptions,
+  resolveRevision,
 } from "../lib/hub/mod.ts";
 import { etagKind, fileDigest } from "../lib/hub/verify.ts";
 import {
@@ -312,4 +313,28 @@ Deno.test("hub: the ETag of a file kept in git is git's own blob id (git hash-ob
     await fileDigest(path, etagKind(sha256Hex(tinyFiles["config.json"]))),
     sha256Hex(tinyFiles["config.json"]),
   );
+});
+
+Deno.test("hub: resolveRevision names the commit a branch points at with one request, downloading nothing", async () => {
+  const repos = tinyRepo();
+  repos[REPO].commits[V2] = { ...tinyFiles };
+  await withHub(repos, async (hub, options) => {
+    const first = await resolveRevision(`hf:${REPO}`, options());
+    deepStrictEqual(first, { commit: MAIN, source: "hub" });
+    deepStrictEqual(hub.requests.map((r) => `${r.method} ${r.path}`), [
+      `HEAD /${REPO}/resolve/main/config.json`,
+    ]);
+    const root = join(options().settings!.cacheDir, repoFolderName(REPO));
+    equal(await Deno.stat(root).then(() => true, () => false), false, "nothing cached");
+    await resolveModel(`hf:${REPO}`, options());
+    repos[REPO].refs.main = V2;
+    equal((await resolveRevision(`hf:${REPO}`, options())).commit, V2);
+    // Offline, the cache's refs/ answer (still the commit it last downloaded).
+    deepStrictEqual(await resolveRevision(`hf:${REPO}`, options({ offline: true })), {
+      commit: MAIN,
+      source: "cache",
+    });
+    const never = await hubErrorOf(resolveRevision(`hf:${REPO}@v3`, options({ offline: true })));
+    equal(never.kind, "not-cached");
+  });
 });

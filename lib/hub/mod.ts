@@ -17,4 +17,5 @@ export {
   type ResolvedModel,
   resolveModel,
   type ResolveOptions,
+  resolveRevision,
 } from "./resolve.ts";

@@ -31,6 +31,11 @@ export interface ResolvedModel {
   commit: string;
   /** The snapshot folder (`…/models--org--name/snapshots/<commit>`) to load the model from. */
   dir: string;
+  /**
+   * The repository's cache folder (`…/models--org--name`): the snapshot's files are symlinks
+   * into its `blobs/`, so a sandbox must grant read access to this folder, not just `dir`.
+   */
+  repoCacheDir: string;
   /** Repository files present in `dir`, sorted. */
   files: string[];
   /** Where the files came from: downloaded or checked against the Hub, or the cache alone. */
@@ -67,7 +72,7 @@ export async function resolveModel(
   const ref = parseHubRef(reference);
   const { text, revision } = ref;
   const settings = opts.settings ?? hubSettingsFromEnv();
-  const warn = opts.warn ?? ((line: string) => console.error(line));
+  const warn = opts.warn ?? warnOnStderr;
   const cache = new RepoCache(settings.cacheDir, ref.repoId);
   const fromCache = async () => {
     const commit = await cache.commitOf(revision);
@@ -76,12 +81,7 @@ export async function resolveModel(
   if (settings.offline) {
     const cached = await fromCache();
     if (cached) return cached;
-    throw new HubError(
-      text,
-      "not-cached",
-      `HF_HUB_OFFLINE is set and this revision is not in the Hub cache ${settings.cacheDir}; ` +
-        `run once with the network, or point HF_HUB_CACHE at a cache that has it`,
-    );
+    throw notCachedOffline(ref, settings);
   }
   if (COMMIT_HASH.test(revision)) {
     const cached = await fromCache();
@@ -90,18 +90,73 @@ export async function resolveModel(
   try {
     return await download(ref, settings, cache, opts.progress);
   } catch (error) {
-    if (!(error instanceof HubUnreachable)) throw error;
-    const cached = await fromCache();
-    if (cached) {
-      warn(`${text}: ${error.message}; using the cached commit ${cached.commit}`);
-      return cached;
-    }
-    throw new HubError(
-      text,
-      "network",
-      `${error.message} and this revision is not in the Hub cache ${settings.cacheDir}`,
-    );
+    const cached = error instanceof HubUnreachable ? await fromCache() : undefined;
+    if (cached === undefined) throw unreachable(ref, settings, error);
+    warn(`${text}: ${(error as Error).message}; using the cached commit ${cached.commit}`);
+    return cached;
   }
+}
+
+/**
+ * The commit a Hub reference's revision stands for, without downloading anything: the
+ * revision itself when it is a commit hash; else one HEAD request (of config.json) when
+ * online, falling back to the cache's `refs/` when the Hub cannot be reached (with a warning)
+ * or `HF_HUB_OFFLINE` is set. Meant for staleness checks (`status`, dry runs); use
+ * {@link resolveModel} to get the files. Throws HubError like resolveModel.
+ */
+export async function resolveRevision(
+  reference: string,
+  opts: Omit<ResolveOptions, "progress"> = {},
+): Promise<{ commit: string; source: "hub" | "cache" }> {
+  const ref = parseHubRef(reference);
+  if (COMMIT_HASH.test(ref.revision)) return { commit: ref.revision, source: "cache" };
+  const settings = opts.settings ?? hubSettingsFromEnv();
+  const cache = new RepoCache(settings.cacheDir, ref.repoId);
+  const cached = await cache.commitOf(ref.revision);
+  if (settings.offline) {
+    if (cached !== undefined) return { commit: cached, source: "cache" };
+    throw notCachedOffline(ref, settings);
+  }
+  try {
+    const meta = await new HubClient(settings, ref.text).head(
+      ref.repoId,
+      ref.revision,
+      "config.json",
+    );
+    if (meta.commit === undefined) {
+      throw new HubError(ref.text, "network", "the Hub named no commit");
+    }
+    return { commit: meta.commit, source: "hub" };
+  } catch (error) {
+    if (!(error instanceof HubUnreachable) || cached === undefined) {
+      throw unreachable(ref, settings, error);
+    }
+    (opts.warn ?? warnOnStderr)(`${ref.text}: ${error.message}; using the cached commit ${cached}`);
+    return { commit: cached, source: "cache" };
+  }
+}
+
+function warnOnStderr(line: string): void {
+  console.error(line);
+}
+
+function notCachedOffline(ref: HubRef, settings: HubSettings): HubError {
+  return new HubError(
+    ref.text,
+    "not-cached",
+    `HF_HUB_OFFLINE is set and this revision is not in the Hub cache ${settings.cacheDir}; ` +
+      `run once with the network, or point HF_HUB_CACHE at a cache that has it`,
+  );
+}
+
+/** `error` itself, or for an unreachable Hub a HubError saying the cache cannot help either. */
+function unreachable(ref: HubRef, settings: HubSettings, error: unknown): unknown {
+  if (!(error instanceof HubUnreachable)) return error;
+  return new HubError(
+    ref.text,
+    "network",
+    `${error.message} and this revision is not in the Hub cache ${settings.cacheDir}`,
+  );
 }
 
 const MODEL_FILES: readonly string[] = [...REQUIRED_MODEL_FILES, ...OPTIONAL_MODEL_FILES];
@@ -116,7 +171,8 @@ function resolved(
 ): ResolvedModel {
   const { text, repoId, revision } = ref;
   const dir = cache.snapshotDir(commit);
-  return { ref: text, repoId, revision, commit, dir, files: files.sort(), source };
+  const repoCacheDir = cache.root;
+  return { ref: text, repoId, revision, commit, dir, repoCacheDir, files: files.sort(), source };
 }
 
 /** The cached snapshot of `commit` when it holds every required file; else undefined. */

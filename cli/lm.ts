@@ -1,16 +1,19 @@
 /**
  * `deno task lm` — score or continue token sequences with a GPT-2 checkpoint directory.
  *
- *     deno task lm score --model DIR (--ids 1,2,3 | --text "...") [--backend B]
+ *     deno task lm score --model DIR|hf:org/name[@rev] (--ids 1,2,3 | --text "...") [--backend B]
  *       → {"loss": mean next-token cross-entropy (null for one token), "logits_last": [...]}
- *     deno task lm generate --model DIR (--ids 1,2,3 | --text "...") --max-new N
+ *     deno task lm generate --model DIR|hf:… (--ids 1,2,3 | --text "...") --max-new N
  *         [--beams K] [--temperature T] [--top-p P] [--seed S] [--backend B]
  *       → {"ids": [new ids], "text": decoded new text (null without a tokenizer)}
  *
- * `--text` needs a tokenizer in DIR (tokenizer.json, vocab.json + merges.txt or
+ * `--model hf:org/name[@revision]` takes the model from the Hugging Face Hub through its cache
+ * (HF_ENDPOINT, HF_HOME / HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE as in huggingface_hub; see
+ * lib/hub). `--text` needs a tokenizer in DIR (tokenizer.json, vocab.json + merges.txt or
  * compact_vocab.json). Generation is greedy unless `--beams` or `--temperature` is given and stops
- * at config.json's `eos_token_id`. Exit codes: 0 ok; 2 usage error or unusable model/tokenizer
- * (one line on stderr).
+ * at config.json's `eos_token_id`. Exit codes: 0 ok; 2 usage error or unusable model/tokenizer,
+ * unknown Hub repository or revision, or not cached while offline; 1 Hub download failed
+ * (network, integrity). Errors are one line on stderr.
  *
  * @module
  */
@@ -27,10 +30,13 @@ import {
   ModelInputError,
 } from "../lib/model/mod.ts";
 import { loadTokenizer, TokenizerError } from "../lib/tokenizer/mod.ts";
+import { HubError, isHubRef, resolveModel } from "../lib/hub/mod.ts";
 
-const usage = "usage: deno task lm (score|generate) --model DIR (--ids 1,2,3 | --text TEXT) " +
+const usage = "usage: deno task lm (score|generate) --model DIR|hf:org/name[@revision] " +
+  "(--ids 1,2,3 | --text TEXT) " +
   "[--max-new N] [--beams K] [--temperature T] [--top-p P] [--seed S] [--backend B]";
 const exitUsage = 2;
+const exitFailure = 1;
 
 /** A command-line mistake; printed as one line with exit code 2. */
 export { UsageError };
@@ -38,7 +44,7 @@ export { UsageError };
 /**
  * Runs the lm command on `args` (without the program name) and returns the JSON object it prints.
  * Throws UsageError for bad flags, CheckpointError / TokenizerError / ModelInputError / BackendError
- * for an unusable model, tokenizer, input or backend.
+ * for an unusable model, tokenizer, input or backend, HubError when a Hub model cannot be had.
  */
 export async function runLm(args: string[]): Promise<Record<string, unknown>> {
   const parsed = parseFlags({
@@ -64,7 +70,7 @@ export async function runLm(args: string[]): Promise<Record<string, unknown>> {
       `expected one command, score or generate; got ${JSON.stringify(positionals)}`,
     );
   }
-  if (!values.model) throw new UsageError("--model DIR is required");
+  if (!values.model) throw new UsageError("--model DIR or --model hf:org/name is required");
   if ((values.ids === undefined) === (values.text === undefined)) {
     throw new UsageError("give exactly one of --ids or --text");
   }
@@ -95,17 +101,18 @@ export async function runLm(args: string[]): Promise<Record<string, unknown>> {
     ? undefined
     : integerFlag("threads", values.threads, 1);
 
+  const modelDir = isHubRef(values.model) ? (await resolveModel(values.model)).dir : values.model;
   await initEngine({ backend, threads });
-  const model = await loadCheckpoint(values.model);
+  const model = await loadCheckpoint(modelDir);
   try {
-    const tokenizer = await loadTokenizer(values.model).catch((e) => {
+    const tokenizer = await loadTokenizer(modelDir).catch((e) => {
       if (values.text !== undefined) throw e;
       return undefined;
     });
     const input = ids ?? tokenizer!.encode(values.text!);
     if (input.length === 0) throw new UsageError("the input has no tokens");
     if (command === "score") return score(model, input);
-    const eosId = await readEosId(values.model);
+    const eosId = await readEosId(modelDir);
     const [newIds] = generate(model, [input], {
       maxNew,
       beams,
@@ -181,6 +188,10 @@ if (import.meta.main) {
     if (e instanceof UsageError) {
       console.error(`lm: ${e.message} (${usage})`);
       Deno.exit(exitUsage);
+    }
+    if (e instanceof HubError) {
+      console.error(`lm: ${e.message}`);
+      Deno.exit(e.isConfigurationError ? exitUsage : exitFailure);
     }
     const known = [CheckpointError, TokenizerError, ModelInputError, BackendError];
     if (known.some((kind) => e instanceof kind)) {

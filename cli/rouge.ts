@@ -10,7 +10,7 @@
 
 import { parseFlags, UsageError } from "./args.ts";
 import { corpusRouge, type RougePair } from "../lib/eval/mod.ts";
-import { DataError, readLines } from "../lib/data/mod.ts";
+import { DataError, type RawLine, readLineBlocks } from "../lib/data/mod.ts";
 
 const USAGE = "usage: deno task rouge PAIRS.jsonl [--stem]";
 const EXIT_USAGE_OR_INPUT = 2;
@@ -21,30 +21,38 @@ function describeType(value: unknown): string {
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
+/** Parses one line of the pairs file; undefined for a blank line, DataError for a bad one. */
+function parsePair(path: string, raw: RawLine): RougePair | undefined {
+  const fail = (reason: string) => new DataError([{ file: path, line: raw.line, reason }]);
+  if (raw.error !== undefined) throw fail(raw.error);
+  if (raw.text.trim() === "") return undefined;
+  let row: unknown;
+  try {
+    row = JSON.parse(raw.text);
+  } catch (error) {
+    throw fail(`not JSON (${(error as Error).message})`);
+  }
+  if (row === null || typeof row !== "object" || Array.isArray(row)) {
+    throw fail(`not a JSON object (got ${describeType(row)})`);
+  }
+  const record = row as Record<string, unknown>;
+  for (const field of ["prediction", "reference"]) {
+    if (!Object.hasOwn(record, field)) throw fail(`missing field "${field}"`);
+    if (typeof record[field] !== "string") {
+      throw fail(`field "${field}" is ${describeType(record[field])}, not a string`);
+    }
+  }
+  return { prediction: record.prediction as string, reference: record.reference as string };
+}
+
 /** Reads and validates the pairs file; throws DataError at the first bad line. */
 async function readPairs(path: string): Promise<RougePair[]> {
   const pairs: RougePair[] = [];
-  for await (const raw of readLines(path)) {
-    const fail = (reason: string) => new DataError([{ file: path, line: raw.line, reason }]);
-    if (raw.error !== undefined) throw fail(raw.error);
-    if (raw.text.trim() === "") continue;
-    let row: unknown;
-    try {
-      row = JSON.parse(raw.text);
-    } catch (error) {
-      throw fail(`not JSON (${(error as Error).message})`);
+  for await (const block of readLineBlocks(path)) {
+    for (const raw of block) {
+      const pair = parsePair(path, raw);
+      if (pair !== undefined) pairs.push(pair);
     }
-    if (row === null || typeof row !== "object" || Array.isArray(row)) {
-      throw fail(`not a JSON object (got ${describeType(row)})`);
-    }
-    const record = row as Record<string, unknown>;
-    for (const field of ["prediction", "reference"]) {
-      if (!Object.hasOwn(record, field)) throw fail(`missing field "${field}"`);
-      if (typeof record[field] !== "string") {
-        throw fail(`field "${field}" is ${describeType(record[field])}, not a string`);
-      }
-    }
-    pairs.push({ prediction: record.prediction as string, reference: record.reference as string });
   }
   if (pairs.length === 0) throw new DataError([{ file: path, line: 0, reason: "no pairs" }]);
   return pairs;

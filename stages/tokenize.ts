@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import {
+  DATA_FORMATS,
   type DataReport,
   type Example,
   formatExample,
@@ -41,7 +42,7 @@ async function readSplitExamples(
     ? data.integer(`limit_${split}`, undefined, 1)
     : undefined;
   return await readExamples(path, {
-    format: data.has("format") ? data.choice("format", ["jsonl", "csv"] as const) : undefined,
+    format: data.has("format") ? data.choice("format", DATA_FORMATS) : undefined,
     documentField: data.string("document_field", "document"),
     summaryField: data.string("summary_field", "summary"),
     idField: data.string("id_field", "id"),

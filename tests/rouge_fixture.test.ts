@@ -4,7 +4,9 @@ import {
   type PairRouge,
   ROUGE_TYPES,
   type RougePair,
+  RougeScorer,
   scorePair,
+  seededRandom,
 } from "../lib/eval/mod.ts";
 
 const FIXTURES = new URL("./fixtures/rouge/", import.meta.url);
@@ -71,5 +73,31 @@ Deno.test("rouge: scorePair agrees with the corpus scorer and its shared vocabul
         `pair ${i} ${type}`,
       );
     }
+  }
+});
+
+Deno.test("rouge: a scorer whose token table grew over many distinct words still scores exactly", async () => {
+  const pairs = await readPairs();
+  const random = seededRandom(7);
+  const word = () => Math.floor(random() * 1e9).toString(36) + "Ab";
+  for (const [stem, file] of [[false, "expected.json"], [true, "expected.stem.json"]] as const) {
+    const expected: Expected = JSON.parse(await Deno.readTextFile(new URL(file, FIXTURES)));
+    const scorer = new RougeScorer({ stem });
+    // ~60,000 distinct tokens: the table rehashes many times and its character pool grows.
+    for (let i = 0; i < 3000; i++) {
+      scorer.score(
+        Array.from({ length: 10 }, word).join(" "),
+        Array.from({ length: 10 }, word).join(" "),
+      );
+    }
+    pairs.forEach((pair, i) => {
+      const scores = scorer.score(pair.prediction, pair.reference);
+      for (const type of ROUGE_TYPES) {
+        ok(
+          Math.abs(scores[type].fmeasure - expected.pairs[i][type].fmeasure) <= TOLERANCE,
+          `pair ${i} ${type} (stem ${stem})`,
+        );
+      }
+    });
   }
 });

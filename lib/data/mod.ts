@@ -1,14 +1,16 @@
 /**
- * Dataset readers (JSONL/CSV) with row validation and reports, the sha256 hash split, prompt
+ * Dataset readers (JSONL/CSV/Parquet) with row validation and reports, the sha256 hash split, prompt
  * formatting and token-length statistics.
  *
  * @module
  */
 
 export { type BadRow, DataError, LISTED_OFFENDERS_MAX, TemplateError } from "./errors.ts";
-export { DEFAULT_MAX_LINE_BYTES, type RawLine, readLines } from "./lines.ts";
+export { DEFAULT_MAX_LINE_BYTES, type RawLine, readLineBlocks, readLines } from "./lines.ts";
 export {
   type BadRowPolicy,
+  DATA_FORMATS,
+  type DataFormat,
   type DataReport,
   type Example,
   LISTED_DUPLICATES_MAX,

@@ -1,7 +1,8 @@
 /**
- * Reads summarization examples from JSONL or CSV, streaming, and validates every row: rows that
- * are not JSON (or not well-quoted CSV), lack a field, have empty or non-string text, are not
- * valid UTF-8 or are absurdly long are reported with file:line. Exact duplicates are reported.
+ * Reads summarization examples from JSONL, CSV or Parquet, streaming, and validates every row:
+ * rows that are not JSON (or not well-quoted CSV), lack a field, have empty, null or non-string
+ * text, are not valid UTF-8 or are absurdly long are reported with file:line (for Parquet, the
+ * 1-based row number). Exact duplicates are reported.
  *
  * @module
  */
@@ -9,7 +10,8 @@
 import { createHash } from "node:crypto";
 import { CsvRecordParser } from "./csv.ts";
 import { type BadRow, DataError, LISTED_OFFENDERS_MAX } from "./errors.ts";
-import { DEFAULT_MAX_LINE_BYTES, isGzipPath, readLines } from "./lines.ts";
+import { DEFAULT_MAX_LINE_BYTES, isGzipPath, readLineBlocks, readLines } from "./lines.ts";
+import { openParquet } from "./parquet.ts";
 import { type SplitName, splitOf } from "./split.ts";
 
 /** One summarization example. */
@@ -22,13 +24,21 @@ export interface Example {
   summary: string;
 }
 
+/** The file formats {@link readExamples} reads. */
+export const DATA_FORMATS = ["jsonl", "csv", "parquet"] as const;
+/** One of {@link DATA_FORMATS}. */
+export type DataFormat = typeof DATA_FORMATS[number];
+
 /** What to do with a bad row: stop with a {@link DataError} (default) or skip and count it. */
 export type BadRowPolicy = "fail" | "skip";
 
 /** Options of {@link readExamples}. */
 export interface ReadOptions {
-  /** File format; default from the extension (`.gz` ignored): `.csv` → csv, else jsonl. */
-  format?: "jsonl" | "csv";
+  /**
+   * File format; default from the extension (`.gz` ignored): `.csv` → csv, `.parquet` →
+   * parquet, else jsonl.
+   */
+  format?: DataFormat;
   /** Field (JSON key or CSV column) holding the document; default `document`. */
   documentField?: string;
   /** Field holding the summary; default `summary`. */
@@ -53,7 +63,7 @@ export interface DataReport {
   /** File path as given. */
   file: string;
   /** Format used. */
-  format: "jsonl" | "csv";
+  format: DataFormat;
   /** Data rows seen (good and bad; not blank lines or the CSV header). */
   rowsRead: number;
   /** Examples returned. */
@@ -86,6 +96,14 @@ function typeName(value: unknown): string {
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
+/** The format a path's extension implies: `.csv` → csv, `.parquet` → parquet, else jsonl. */
+function formatOfPath(path: string): DataFormat {
+  const lower = path.toLowerCase();
+  if (lower.endsWith(".csv")) return "csv";
+  if (lower.endsWith(".parquet")) return "parquet";
+  return "jsonl";
+}
+
 function contentId(document: string): string {
   return "sha256:" + createHash("sha256").update(document, "utf8").digest("hex").slice(0, 16);
 }
@@ -111,6 +129,7 @@ function validateRow(
   if (has(fields.id)) {
     const rawId = get(fields.id);
     if (typeof rawId === "number" && Number.isFinite(rawId)) id = String(rawId);
+    else if (typeof rawId === "bigint") id = String(rawId); // Parquet INT64
     else if (typeof rawId === "string" && rawId.trim() !== "") id = rawId;
     else if (typeof rawId === "string") return { reason: `field "${fields.id}" is empty` };
     else return { reason: `field "${fields.id}" is ${typeName(rawId)}, not a string or number` };
@@ -135,20 +154,22 @@ function parseJsonRow(text: string, fields: FieldNames): RowResult {
 }
 
 /**
- * Reads every example of a JSONL or CSV file (streamed; UTF-8 checked line by line).
- * JSONL: one object per line; blank lines are ignored. CSV: RFC 4180 with a header row naming
- * the columns. With `onBadRow: "fail"` (default) any bad row makes it throw one
- * {@link DataError} listing the first 5 offenders as file:line: reason (after reading the whole
- * file, so the total is known); with `"skip"` bad rows are left out and counted in the report.
- * Also throws {@link DataError} when the file cannot be read, a CSV header lacks a named
- * column, or no example is left (an empty dataset is never silently accepted).
+ * Reads every example of a JSONL, CSV or Parquet file (streamed; UTF-8 checked line by line;
+ * Parquet one row group at a time). JSONL: one object per line; blank lines are ignored. CSV:
+ * RFC 4180 with a header row naming the columns. Parquet: top-level columns named like the
+ * fields; a row's "line" is its 1-based row number. With `onBadRow: "fail"` (default) any bad
+ * row makes it throw one {@link DataError} listing the first 5 offenders as file:line: reason
+ * (after reading the whole file, so the total is known); with `"skip"` bad rows are left out
+ * and counted in the report. Also throws {@link DataError} when the file cannot be read, a CSV
+ * header or Parquet schema lacks a named column, or no example is left (an empty dataset is
+ * never silently accepted).
  */
 export async function readExamples(
   path: string,
   opts: ReadOptions = {},
 ): Promise<{ examples: Example[]; report: DataReport }> {
   const plainName = isGzipPath(path) ? path.slice(0, -3) : path;
-  const format = opts.format ?? (plainName.toLowerCase().endsWith(".csv") ? "csv" : "jsonl");
+  const format = opts.format ?? formatOfPath(plainName);
   const fields: FieldNames = {
     id: opts.idField ?? "id",
     document: opts.documentField ?? "document",
@@ -214,18 +235,48 @@ export async function readExamples(
   };
 
   if (format === "jsonl") {
-    for await (const raw of readLines(path, { maxLineBytes })) {
-      if (raw.error !== undefined) {
-        reject(raw.line, raw.error);
-        continue;
+    lines: for await (const block of readLineBlocks(path, { maxLineBytes })) {
+      for (const raw of block) {
+        if (raw.error !== undefined) {
+          reject(raw.line, raw.error);
+          continue;
+        }
+        if (raw.text.trim() === "") continue;
+        const result = parseJsonRow(raw.text, fields);
+        if ("reason" in result) reject(raw.line, result.reason);
+        else if (accept(raw.line, result.example)) {
+          report.limitReached = true;
+          break lines;
+        }
       }
-      if (raw.text.trim() === "") continue;
-      const result = parseJsonRow(raw.text, fields);
-      if ("reason" in result) reject(raw.line, result.reason);
-      else if (accept(raw.line, result.example)) {
-        report.limitReached = true;
-        break;
+    }
+  } else if (format === "parquet") {
+    const parquet = await openParquet(path);
+    try {
+      for (const name of [fields.document, fields.summary]) {
+        if (!parquet.columns.includes(name)) {
+          throw new DataError([{
+            file: path,
+            line: 0,
+            reason: `Parquet file has no column "${name}" (columns: ${parquet.columns.join(", ")})`,
+          }]);
+        }
       }
+      const columns = [fields.document, fields.summary, fields.id]
+        .filter((name) => parquet.columns.includes(name));
+      const has = (name: string) => columns.includes(name);
+      groups: for await (const rows of parquet.rowGroups(columns)) {
+        for (const { row, values } of rows) {
+          const result = validateRow((name) => values[name], has, fields);
+          if ("reason" in result) reject(row, result.reason);
+          else if (accept(row, result.example)) {
+            report.limitReached = true;
+            break groups;
+          }
+        }
+      }
+    } finally {
+      await parquet.close();
     }
   } else {
     const parser = new CsvRecordParser(maxLineBytes);

@@ -60,27 +60,24 @@ export function corpusRouge(
   const scorer = new RougeScorer({ stem: opts.stem });
   const pairScores = pairs.map((pair) => scorer.score(pair.prediction, pair.reference));
   const n = pairScores.length;
-  const fmeasures = ROUGE_TYPES.map((type) =>
-    Float64Array.from(pairScores, (s) => s[type].fmeasure)
-  );
-  const intervals = opts.bootstrap ? bootstrapMeanIntervals(fmeasures, opts.bootstrap) : undefined;
+  const fmeasures = ROUGE_TYPES.map(() => new Float64Array(n));
   const result = { n, pairScores } as CorpusRouge;
   ROUGE_TYPES.forEach((type, t) => {
     let precision = 0;
     let recall = 0;
-    for (const s of pairScores) {
-      precision += s[type].precision;
-      recall += s[type].recall;
+    let fmeasure = 0;
+    for (let i = 0; i < n; i++) {
+      const score = pairScores[i][type];
+      precision += score.precision;
+      recall += score.recall;
+      fmeasure += score.fmeasure;
+      fmeasures[t][i] = score.fmeasure;
     }
-    const score: CorpusScore = {
-      precision: precision / n,
-      recall: recall / n,
-      fmeasure: fmeasures[t].reduce((sum, f) => sum + f, 0) / n,
-    };
-    if (intervals) score.confidenceInterval = intervals[t];
-    result[type] = score;
+    result[type] = { precision: precision / n, recall: recall / n, fmeasure: fmeasure / n };
   });
   if (opts.bootstrap) {
+    const intervals = bootstrapMeanIntervals(fmeasures, opts.bootstrap);
+    ROUGE_TYPES.forEach((type, t) => result[type].confidenceInterval = intervals[t]);
     result.bootstrap = {
       samples: opts.bootstrap.samples,
       seed: opts.bootstrap.seed,

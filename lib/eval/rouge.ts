@@ -9,7 +9,7 @@
  * @module
  */
 
-import { TokenInterner, type TokenizedText, tokenizeToIds } from "./tokenize.ts";
+import { TokenizedText, TokenTable } from "./tokenize.ts";
 
 /** Precision, recall and F1 of one ROUGE type. */
 export interface Score {
@@ -40,7 +40,9 @@ function makeScore(precision: number, recall: number): Score {
   return { precision, recall, fmeasure };
 }
 
-const ZERO_SCORE: Readonly<Score> = Object.freeze({ precision: 0, recall: 0, fmeasure: 0 });
+function zeroScore(): Score {
+  return { precision: 0, recall: 0, fmeasure: 0 };
+}
 
 /** Bigram key of two token ids; exact as a double while ids stay below 2^26. */
 const BIGRAM_ID_RADIX = 0x4000000;
@@ -49,13 +51,14 @@ const QUADRATIC_BIGRAM_MAX_WORK = 4096;
 const INITIAL_SCRATCH_LENGTH = 1024;
 
 /**
- * A reusable ROUGE scorer. It keeps an id vocabulary and scratch tables between calls, so
+ * A reusable ROUGE scorer. It keeps a token table and scratch buffers between calls, so
  * scoring many pairs with one scorer is much faster than calling {@link scorePair} per pair.
  * Not safe to share between concurrent workers (it is synchronous, so within one isolate it is).
  */
 export class RougeScorer {
-  readonly #interner: TokenInterner;
-  #tokenScratch = new Int32Array(INITIAL_SCRATCH_LENGTH);
+  readonly #table: TokenTable;
+  readonly #prediction = new TokenizedText();
+  readonly #reference = new TokenizedText();
   /** Per-token-id counts; all zero between uses. */
   #countsA = new Int32Array(INITIAL_SCRATCH_LENGTH);
   #countsB = new Int32Array(INITIAL_SCRATCH_LENGTH);
@@ -66,7 +69,7 @@ export class RougeScorer {
 
   /** Creates a scorer; `stem` selects Porter stemming as in rouge-score's `use_stemmer`. */
   constructor(opts: RougeOptions = {}) {
-    this.#interner = new TokenInterner(opts.stem ?? false);
+    this.#table = new TokenTable(opts.stem ?? false);
   }
 
   /**
@@ -75,30 +78,21 @@ export class RougeScorer {
    * Never throws for any strings.
    */
   score(prediction: string, reference: string): PairRouge {
-    this.#interner.resetIfLarge();
-    const predictionTokens = this.#tokenize(prediction);
-    const referenceTokens = this.#tokenize(reference);
-    this.#ensureVocabulary(this.#interner.size);
-    const p = predictionTokens.ids;
-    const r = referenceTokens.ids;
+    this.#table.resetIfLarge();
+    const p = this.#prediction;
+    const r = this.#reference;
+    p.fill(prediction, this.#table);
+    r.fill(reference, this.#table);
+    this.#ensureVocabulary(this.#table.size);
     const rougeL = this.#lcsScore(p, r);
-    const rougeLsum = predictionTokens.multiSentence || referenceTokens.multiSentence
-      ? this.#summaryLevelLcs(predictionTokens, referenceTokens)
-      : rougeL;
     return {
       rouge1: this.#unigramScore(p, r),
       rouge2: this.#bigramScore(p, r),
       rougeL,
-      rougeLsum: rougeLsum === rougeL ? { ...rougeL } : rougeLsum,
+      rougeLsum: p.multiSentence || r.multiSentence
+        ? this.#summaryLevelLcs(p, r)
+        : { precision: rougeL.precision, recall: rougeL.recall, fmeasure: rougeL.fmeasure },
     };
-  }
-
-  #tokenize(text: string): TokenizedText {
-    const tokens = tokenizeToIds(text, this.#interner, this.#tokenScratch);
-    if (tokens.ids.length > this.#tokenScratch.length) {
-      this.#tokenScratch = new Int32Array(tokens.ids.length * 2);
-    }
-    return tokens;
   }
 
   #ensureVocabulary(size: number): void {
@@ -108,24 +102,28 @@ export class RougeScorer {
     this.#countsB = new Int32Array(length);
   }
 
-  #unigramScore(p: Int32Array, r: Int32Array): Score {
+  #unigramScore(prediction: TokenizedText, reference: TokenizedText): Score {
+    const p = prediction.ids;
+    const r = reference.ids;
     const counts = this.#countsA;
-    for (let i = 0; i < r.length; i++) counts[r[i]]++;
+    for (let i = 0; i < reference.length; i++) counts[r[i]]++;
     let hits = 0;
-    for (let i = 0; i < p.length; i++) {
+    for (let i = 0; i < prediction.length; i++) {
       if (counts[p[i]] > 0) {
         hits++;
         counts[p[i]]--;
       }
     }
-    for (let i = 0; i < r.length; i++) counts[r[i]] = 0;
-    return makeScore(hits / Math.max(p.length, 1), hits / Math.max(r.length, 1));
+    for (let i = 0; i < reference.length; i++) counts[r[i]] = 0;
+    return makeScore(hits / Math.max(prediction.length, 1), hits / Math.max(reference.length, 1));
   }
 
-  #bigramScore(p: Int32Array, r: Int32Array): Score {
-    const predictionBigrams = Math.max(p.length - 1, 0);
-    const referenceBigrams = Math.max(r.length - 1, 0);
-    if (predictionBigrams === 0 || referenceBigrams === 0) return { ...ZERO_SCORE };
+  #bigramScore(prediction: TokenizedText, reference: TokenizedText): Score {
+    const p = prediction.ids;
+    const r = reference.ids;
+    const predictionBigrams = Math.max(prediction.length - 1, 0);
+    const referenceBigrams = Math.max(reference.length - 1, 0);
+    if (predictionBigrams === 0 || referenceBigrams === 0) return zeroScore();
     let hits = 0;
     if (predictionBigrams * referenceBigrams <= QUADRATIC_BIGRAM_MAX_WORK) {
       // Greedy matching of equal bigrams counts sum(min(count_p, count_r)) per bigram.
@@ -163,46 +161,57 @@ export class RougeScorer {
     return makeScore(hits / predictionBigrams, hits / referenceBigrams);
   }
 
-  /** LCS length with one rolling row. */
-  #lcsLength(a: Int32Array, b: Int32Array): number {
-    if (this.#lcsRow.length <= b.length) this.#lcsRow = new Int32Array((b.length + 1) * 2);
+  /** LCS length of `a[0, aLength)` and `b[0, bLength)` with one rolling row. */
+  #lcsLength(a: Int32Array, aLength: number, b: Int32Array, bLength: number): number {
+    if (this.#lcsRow.length <= bLength) this.#lcsRow = new Int32Array((bLength + 1) * 2);
     const row = this.#lcsRow;
-    row.fill(0, 0, b.length + 1);
-    for (let i = 0; i < a.length; i++) {
+    row.fill(0, 0, bLength + 1);
+    for (let i = 0; i < aLength; i++) {
       const ai = a[i];
       let diagonal = 0; // row[j-1] of the previous row
-      for (let j = 1; j <= b.length; j++) {
+      for (let j = 1; j <= bLength; j++) {
         const above = row[j];
         if (ai === b[j - 1]) row[j] = diagonal + 1;
         else if (row[j - 1] > above) row[j] = row[j - 1];
         diagonal = above;
       }
     }
-    return row[b.length];
+    return row[bLength];
   }
 
-  #lcsScore(p: Int32Array, r: Int32Array): Score {
-    if (p.length === 0 || r.length === 0) return { ...ZERO_SCORE };
-    const lcs = this.#lcsLength(r, p);
-    return makeScore(lcs / p.length, lcs / r.length);
+  #lcsScore(prediction: TokenizedText, reference: TokenizedText): Score {
+    if (prediction.length === 0 || reference.length === 0) return zeroScore();
+    const lcs = this.#lcsLength(reference.ids, reference.length, prediction.ids, prediction.length);
+    return makeScore(lcs / prediction.length, lcs / reference.length);
   }
 
   /**
-   * Marks in `marks` the reference indices of the LCS of `ref` and `can` found by rouge-score's
-   * `_backtrack_norec` (on a match take it; else move left when t[i][j-1] > t[i-1][j], else up).
+   * Marks in `marks[k - refStart]` the reference indices k of the LCS of `ref[refStart, refEnd)`
+   * and `can[canStart, canEnd)` found by rouge-score's `_backtrack_norec` (on a match take it;
+   * else move left when t[i][j-1] > t[i-1][j], else up).
    */
-  #markLcs(ref: Int32Array, can: Int32Array, marks: Uint8Array): void {
-    const columns = can.length + 1;
-    const cells = (ref.length + 1) * columns;
+  #markLcs(
+    ref: Int32Array,
+    refStart: number,
+    refEnd: number,
+    can: Int32Array,
+    canStart: number,
+    canEnd: number,
+    marks: Uint8Array,
+  ): void {
+    const refLength = refEnd - refStart;
+    const canLength = canEnd - canStart;
+    const columns = canLength + 1;
+    const cells = (refLength + 1) * columns;
     if (this.#lcsTable.length < cells) this.#lcsTable = new Int32Array(cells * 2);
     const t = this.#lcsTable;
     t.fill(0, 0, cells);
-    for (let i = 1; i <= ref.length; i++) {
-      const refToken = ref[i - 1];
+    for (let i = 1; i <= refLength; i++) {
+      const refToken = ref[refStart + i - 1];
       const rowStart = i * columns;
       const previousRowStart = rowStart - columns;
-      for (let j = 1; j <= can.length; j++) {
-        if (refToken === can[j - 1]) t[rowStart + j] = t[previousRowStart + j - 1] + 1;
+      for (let j = 1; j <= canLength; j++) {
+        if (refToken === can[canStart + j - 1]) t[rowStart + j] = t[previousRowStart + j - 1] + 1;
         else {
           const up = t[previousRowStart + j];
           const left = t[rowStart + j - 1];
@@ -210,10 +219,10 @@ export class RougeScorer {
         }
       }
     }
-    let i = ref.length;
-    let j = can.length;
+    let i = refLength;
+    let j = canLength;
     while (i > 0 && j > 0) {
-      if (ref[i - 1] === can[j - 1]) {
+      if (ref[refStart + i - 1] === can[canStart + j - 1]) {
         marks[i - 1] = 1;
         i--;
         j--;
@@ -226,49 +235,42 @@ export class RougeScorer {
   #summaryLevelLcs(prediction: TokenizedText, reference: TokenizedText): Score {
     const p = prediction.ids;
     const r = reference.ids;
-    if (p.length === 0 || r.length === 0) return { ...ZERO_SCORE };
+    if (prediction.length === 0 || reference.length === 0) return zeroScore();
     const referenceCounts = this.#countsA;
     const predictionCounts = this.#countsB;
-    for (let i = 0; i < r.length; i++) referenceCounts[r[i]]++;
-    for (let i = 0; i < p.length; i++) predictionCounts[p[i]]++;
-    const predictionSentences = splitSentences(p, prediction.sentenceEnds);
+    for (let i = 0; i < reference.length; i++) referenceCounts[r[i]]++;
+    for (let i = 0; i < prediction.length; i++) predictionCounts[p[i]]++;
     let hits = 0;
     let sentenceStart = 0;
-    for (const sentenceEnd of reference.sentenceEnds) {
-      const referenceSentence = r.subarray(sentenceStart, sentenceEnd);
-      sentenceStart = sentenceEnd;
-      if (this.#unionMarks.length < referenceSentence.length) {
-        this.#unionMarks = new Uint8Array(referenceSentence.length * 2);
+    for (let s = 0; s < reference.sentenceCount; s++) {
+      const sentenceEnd = reference.sentenceEnds[s];
+      const sentenceLength = sentenceEnd - sentenceStart;
+      if (this.#unionMarks.length < sentenceLength) {
+        this.#unionMarks = new Uint8Array(sentenceLength * 2);
       }
       const marks = this.#unionMarks;
-      marks.fill(0, 0, referenceSentence.length);
-      for (const candidate of predictionSentences) {
-        this.#markLcs(referenceSentence, candidate, marks);
+      marks.fill(0, 0, sentenceLength);
+      let candidateStart = 0;
+      for (let c = 0; c < prediction.sentenceCount; c++) {
+        const candidateEnd = prediction.sentenceEnds[c];
+        this.#markLcs(r, sentenceStart, sentenceEnd, p, candidateStart, candidateEnd, marks);
+        candidateStart = candidateEnd;
       }
-      for (let k = 0; k < referenceSentence.length; k++) {
+      for (let k = 0; k < sentenceLength; k++) {
         if (marks[k] === 0) continue;
-        const token = referenceSentence[k];
+        const token = r[sentenceStart + k];
         if (predictionCounts[token] > 0 && referenceCounts[token] > 0) {
           hits++;
           predictionCounts[token]--;
           referenceCounts[token]--;
         }
       }
+      sentenceStart = sentenceEnd;
     }
-    for (let i = 0; i < r.length; i++) referenceCounts[r[i]] = 0;
-    for (let i = 0; i < p.length; i++) predictionCounts[p[i]] = 0;
-    return makeScore(hits / p.length, hits / r.length);
+    for (let i = 0; i < reference.length; i++) referenceCounts[r[i]] = 0;
+    for (let i = 0; i < prediction.length; i++) predictionCounts[p[i]] = 0;
+    return makeScore(hits / prediction.length, hits / reference.length);
   }
-}
-
-function splitSentences(ids: Int32Array, sentenceEnds: number[]): Int32Array[] {
-  const sentences: Int32Array[] = [];
-  let start = 0;
-  for (const end of sentenceEnds) {
-    sentences.push(ids.subarray(start, end));
-    start = end;
-  }
-  return sentences;
 }
 
 const sharedScorers = new Map<boolean, RougeScorer>();

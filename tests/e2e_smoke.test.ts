@@ -31,6 +31,8 @@ import {
 } from "./e2e/smoke.ts";
 
 const METHODS: Method[] = ["prompt", "lora", "full"];
+/** Rows the baseline stage adds to every table: they train nothing. */
+const BASELINES = ["lead", "base"];
 const PUBLISHED = ["metrics.md", "metrics.json", "metrics.csv", "report.html"];
 /** Generous: the CLI's own target for a run where every stage is fresh is < 1 s. */
 const NO_OP_LIMIT_SECONDS = 5;
@@ -116,11 +118,16 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         for (const method of METHODS) assertIncludes(html, method);
 
         const published = JSON.parse(await Deno.readTextFile(join(a.cacheDir, "metrics.json"))) as {
-          rows: { method: string; trainableParams: { mean: number } }[];
+          rows: { method: string; baseline: boolean; trainableParams: { mean: number | null } }[];
         };
-        assertEquals(published.rows.map((row) => row.method).sort(), [...METHODS].sort());
+        const tuned = published.rows.filter((row) => !row.baseline);
+        assertEquals(tuned.map((row) => row.method).sort(), [...METHODS].sort());
+        assertEquals(
+          published.rows.filter((row) => row.baseline).map((row) => row.method).sort(),
+          [...BASELINES].sort(),
+        );
         const trainable = Object.fromEntries(
-          published.rows.map((row) => [row.method, row.trainableParams.mean]),
+          tuned.map((row) => [row.method, row.trainableParams.mean]),
         );
         assertEquals(trainable, expected);
         assertEquals(new Set(Object.values(trainable)).size, METHODS.length);
@@ -128,9 +135,10 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         const csv = (await Deno.readTextFile(join(a.cacheDir, "metrics.csv"))).trim().split("\n");
         const column = csv[0].split(",").indexOf("trainableParams.mean");
         assertOk(column >= 0, `metrics.csv has no trainableParams.mean column: ${csv[0]}`);
-        assertEquals(csv.length, 1 + METHODS.length);
+        assertEquals(csv.length, 1 + METHODS.length + BASELINES.length);
         for (const line of csv.slice(1)) {
           const fields = line.split(",");
+          if (BASELINES.includes(fields[0])) continue;
           assertEquals(Number(fields[column]), expected[fields[0] as Method], line);
         }
 

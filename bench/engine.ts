@@ -1,6 +1,7 @@
 /**
  * `deno task bench [--json] [--backend auto|blas|wasm|cpu|webgpu] [--threads N] [--steps N]
- * [--warmup N] [--cases train-full,train-lora,train-prompt,generate,matmul] [--compare-torch]`
+ * [--warmup N] [--batch N] [--cases train-full,train-lora,train-prompt,generate,matmul]
+ * [--matmul-shapes MxKxN,…] [--matmul-plain] [--compare-torch]`
  *
  * Times the tiny GPT-2 (n_layer 4, n_embd 256, n_head 4, vocab 8192, context 256, batch 8):
  * training steps (forward + backward + AdamW) with all weights trainable, LoRA r=8 on c_attn and
@@ -27,7 +28,8 @@ const tinyConfig: GPT2Config = {
   activationFunction: "gelu_new",
   dropout: 0,
 };
-const batchSize = 8;
+/** Sequences per training step unless `--batch` says otherwise. */
+const defaultBatchSize = 8;
 const contextTokens = 256;
 const softPromptTokens = 5;
 const loraRank = 8;
@@ -46,7 +48,7 @@ const allCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "gener
 /** Cases run when `--cases` is not given (matmul is a diagnostic). */
 const defaultCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate"];
 /** Matmul shapes [m, k, n] timed by the `matmul` case (PyTorch's peer benchmark uses the same). */
-const matMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
+const defaultMatMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
 
 /** One benchmark result line. */
 interface CaseResult {
@@ -58,6 +60,7 @@ interface CaseResult {
   peak_rss_bytes: number;
   step_ms_median: number;
   steps: number;
+  batch_size?: number;
   trainable_params?: number;
   tensors_after_warmup?: number;
   tensors_at_end?: number;
@@ -85,6 +88,7 @@ async function runTrainCase(
   mode: keyof typeof trainModes,
   steps: number,
   warmup: number,
+  batchSize: number,
 ): Promise<Omit<CaseResult, "backend" | "threads">> {
   const { method, config } = trainModes[mode];
   const model = createGPT2(tinyConfig, modelSeed);
@@ -130,6 +134,7 @@ async function runTrainCase(
     peak_rss_bytes: peak.peakRssBytes,
     step_ms_median: Math.round(median(stepMs)),
     steps,
+    batch_size: batchSize,
     trainable_params: variables.reduce((n, v) => n + v.size, 0),
     tensors_after_warmup: tensorsAfterWarmup,
     tensors_at_end: tf.memory().numTensors,
@@ -162,20 +167,30 @@ function runGenerateCase(steps: number, warmup: number): Omit<CaseResult, "backe
   };
 }
 
-/** GFLOP/s of `op(A)·op(B)` for each shape and transpose combination, best of a few runs. */
-function runMatMulCase(): Record<string, number> {
+/**
+ * GFLOP/s of `op(A)·op(B)` for each shape and transpose combination (only the plain product when
+ * `plainOnly`), best of a few runs. A run ends when one element of the product has been read back:
+ * the whole product is then computed on every backend (a GPU queue runs in order), and the figure
+ * is not the bandwidth of copying the result to the CPU.
+ */
+async function runMatMulCase(
+  shapes: number[][],
+  plainOnly: boolean,
+): Promise<Record<string, number>> {
   const rates: Record<string, number> = {};
-  for (const [m, k, n] of matMulShapes) {
-    for (const [ta, tb] of [[false, false], [false, true], [true, false]]) {
+  const transposes = plainOnly ? [[false, false]] : [[false, false], [false, true], [true, false]];
+  for (const [m, k, n] of shapes) {
+    for (const [ta, tb] of transposes) {
       const a = tf.randomNormal(ta ? [k, m] : [m, k]);
       const b = tf.randomNormal(tb ? [n, k] : [k, n]);
       let best = Infinity;
       for (let r = 0; r < 3; r++) {
         const start = performance.now();
         const c = tf.matMul(a, b, ta, tb);
-        c.dataSync();
+        const corner = c.slice([0, 0], [1, 1]);
+        await corner.data();
         best = Math.min(best, performance.now() - start);
-        c.dispose();
+        tf.dispose([c, corner]);
       }
       tf.dispose([a, b]);
       const label = `${m}x${k}x${n}${ta ? " tA" : ""}${tb ? " tB" : ""}`;
@@ -185,6 +200,17 @@ function runMatMulCase(): Record<string, number> {
   return rates;
 }
 
+/** Parses `--matmul-shapes 1024x1024x1024,4096x4096x4096` into [m, k, n] triples. */
+export function parseMatMulShapes(text: string): number[][] {
+  return text.split(",").map((shape) => {
+    const dims = shape.trim().split("x").map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new Error(`--matmul-shapes: "${shape}" is not MxKxN (positive integers)`);
+    }
+    return dims;
+  });
+}
+
 function parseArgs(args: string[]) {
   const opts = {
     json: false,
@@ -192,6 +218,9 @@ function parseArgs(args: string[]) {
     threads: undefined as number | undefined,
     steps: 3,
     warmup: 1,
+    batch: defaultBatchSize,
+    matMulShapes: undefined as number[][] | undefined,
+    matMulPlain: false,
     cases: defaultCases,
     compareTorch: false,
     child: undefined as CaseName | undefined,
@@ -220,6 +249,18 @@ function parseArgs(args: string[]) {
       case "--warmup":
         opts.warmup = Number(value());
         break;
+      case "--batch":
+        opts.batch = Number(value());
+        if (!(Number.isInteger(opts.batch) && opts.batch >= 1)) {
+          throw new Error("--batch: a positive integer");
+        }
+        break;
+      case "--matmul-shapes":
+        opts.matMulShapes = parseMatMulShapes(value());
+        break;
+      case "--matmul-plain":
+        opts.matMulPlain = true;
+        break;
       case "--cases":
         opts.cases = value().split(",") as CaseName[];
         for (const c of opts.cases) {
@@ -243,7 +284,7 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
   const engine = await initEngine({ backend: opts.backend, threads: opts.threads });
   const caseName = opts.child!;
   if (caseName === "matmul") {
-    const gflops = runMatMulCase();
+    const gflops = await runMatMulCase(opts.matMulShapes ?? defaultMatMulShapes, opts.matMulPlain);
     console.log(
       JSON.stringify({ mode: "matmul", backend: engine.backend, threads: engine.threads, gflops }),
     );
@@ -251,7 +292,7 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
   }
   const result = caseName === "generate"
     ? runGenerateCase(opts.steps, opts.warmup)
-    : await runTrainCase(caseName, opts.steps, opts.warmup);
+    : await runTrainCase(caseName, opts.steps, opts.warmup, opts.batch);
   const line: CaseResult = {
     ...result,
     backend: engine.backend,
@@ -278,7 +319,13 @@ async function runCaseProcess(
     String(opts.steps),
     "--warmup",
     String(opts.warmup),
+    "--batch",
+    String(opts.batch),
     ...(opts.threads ? ["--threads", String(opts.threads)] : []),
+    ...(opts.matMulShapes
+      ? ["--matmul-shapes", opts.matMulShapes.map((s) => s.join("x")).join()]
+      : []),
+    ...(opts.matMulPlain ? ["--matmul-plain"] : []),
   ];
   const output = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
   const text = new TextDecoder().decode(output.stdout);
@@ -307,6 +354,8 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
       String(opts.steps),
       "--warmup",
       String(opts.warmup),
+      "--batch",
+      String(opts.batch),
       "--threads",
       String(opts.threads ?? navigator.hardwareConcurrency),
       "--no-matmul",

@@ -4,7 +4,7 @@
 # tokens/s (full, LoRA, prompt) and the smoke pipeline, all on `webgpu`. Writes one JSON file
 # (default artifacts/gpu-check.json) and prints it. Needs `deno install` to have been run once.
 #
-#   scripts/gpu-check.sh [OUT.json]
+#   scripts/gpu-check.sh [OUT.json] [--budget-s SECONDS]   (default budget 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v deno >/dev/null; then

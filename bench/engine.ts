@@ -1,13 +1,16 @@
 /**
  * `deno task bench [--json] [--backend auto|blas|wasm|cpu|webgpu] [--threads N] [--steps N]
  * [--warmup N] [--batch N] [--cases train-full,train-lora,train-prompt,generate,matmul]
- * [--matmul-shapes MxKxN,…] [--matmul-plain] [--compare-torch]`
+ * [--matmul-shapes MxKxN,…] [--matmul-plain] [--compare-torch] [--torch-results FILE]`
  *
  * Times the tiny GPT-2 (n_layer 4, n_embd 256, n_head 4, vocab 8192, context 256, batch 8):
  * training steps (forward + backward + AdamW) with all weights trainable, LoRA r=8 on c_attn and
  * 5 soft prompt tokens, and greedy generation with the KV cache. Each case runs in its own process
  * so its peak RSS is its own. One JSON line per case with `--json`, a table otherwise.
- * `--compare-torch` also runs `../shared/bench/torch_gpt2_bench.py` and prints the ratios.
+ * `--compare-torch` also runs `../shared/bench/torch_gpt2_bench.py` with the same steps, batch and
+ * threads and prints both engines side by side: tokens/s, their ratio, and each engine's LoRA and
+ * prompt speed-up over its own full training. `--torch-results FILE` reads that script's JSON
+ * lines from a file instead of running it.
  *
  * @module
  */
@@ -51,7 +54,7 @@ const defaultCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "g
 const defaultMatMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
 
 /** One benchmark result line. */
-interface CaseResult {
+export interface CaseResult {
   mode: string;
   backend: string;
   threads: number;
@@ -223,6 +226,7 @@ function parseArgs(args: string[]) {
     matMulPlain: false,
     cases: defaultCases,
     compareTorch: false,
+    torchResults: undefined as string | undefined,
     child: undefined as CaseName | undefined,
   };
   for (let i = 0; i < args.length; i++) {
@@ -269,6 +273,10 @@ function parseArgs(args: string[]) {
         break;
       case "--compare-torch":
         opts.compareTorch = true;
+        break;
+      case "--torch-results":
+        opts.compareTorch = true;
+        opts.torchResults = value();
         break;
       case "--child":
         opts.child = value() as CaseName;
@@ -339,7 +347,89 @@ async function runCaseProcess(
 /** Path of the peer PyTorch benchmark, relative to the repository root. */
 const torchBenchPath = "../shared/bench/torch_gpt2_bench.py";
 
-async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<string, unknown>[]> {
+/** One line of the PyTorch benchmark's output (a training mode: `full`, `lora`, `prompt`). */
+export interface TorchResult {
+  mode?: string;
+  tokens_per_s?: number;
+  peak_rss_mb?: number;
+  [field: string]: unknown;
+}
+
+/** peftlab and PyTorch side by side for one training mode of the same run. */
+export interface TorchComparison {
+  compare: "torch";
+  mode: string;
+  peftlab_tokens_per_s: number;
+  torch_tokens_per_s: number;
+  /** peftlab's tokens/s over PyTorch's. */
+  tokens_per_s_ratio: number;
+  /** peftlab's peak RSS over PyTorch's; null when PyTorch did not report it. */
+  peak_rss_ratio: number | null;
+  /** This mode's tokens/s over full training's, in peftlab; null without a full case. */
+  peftlab_speedup_vs_full: number | null;
+  /** The same ratio in PyTorch. */
+  torch_speedup_vs_full: number | null;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Pairs peftlab's training cases (`train-<mode>`) with PyTorch's modes of the same run: the
+ * tokens/s and RSS ratios between the engines, and each engine's speed-up over its own full
+ * training (what a LoRA or prompt step saves), side by side.
+ */
+export function compareWithTorch(ours: CaseResult[], torch: TorchResult[]): TorchComparison[] {
+  const torchFull = torch.find((t) => t.mode === "full")?.tokens_per_s;
+  const oursFull = ours.find((r) => r.mode === "train-full")?.tokens_per_s;
+  const rows: TorchComparison[] = [];
+  for (const t of torch) {
+    const mine = ours.find((r) => r.mode === `train-${t.mode}`);
+    if (mine == null || typeof t.tokens_per_s !== "number") continue;
+    rows.push({
+      compare: "torch",
+      mode: mine.mode,
+      peftlab_tokens_per_s: mine.tokens_per_s,
+      torch_tokens_per_s: t.tokens_per_s,
+      tokens_per_s_ratio: round3(mine.tokens_per_s / t.tokens_per_s),
+      peak_rss_ratio: typeof t.peak_rss_mb === "number"
+        ? round3(mine.peak_rss_bytes / (t.peak_rss_mb * 2 ** 20))
+        : null,
+      peftlab_speedup_vs_full: oursFull ? round3(mine.tokens_per_s / oursFull) : null,
+      torch_speedup_vs_full: typeof torchFull === "number"
+        ? round3(t.tokens_per_s / torchFull)
+        : null,
+    });
+  }
+  return rows;
+}
+
+/** The comparison as a table: tokens/s of both engines and their speed-ups over full training. */
+export function formatTorchComparison(rows: TorchComparison[]): string {
+  const times = (x: number | null) => x == null ? "—" : `${x.toFixed(2)}×`;
+  const lines = [
+    "mode          peftlab tok/s  torch tok/s  peftlab/torch  RSS ratio  vs full: peftlab  torch",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `${r.mode.padEnd(14)}${r.peftlab_tokens_per_s.toFixed(1).padStart(13)}` +
+        `${r.torch_tokens_per_s.toFixed(1).padStart(13)}${
+          times(r.tokens_per_s_ratio).padStart(15)
+        }` +
+        `${times(r.peak_rss_ratio).padStart(11)}${times(r.peftlab_speedup_vs_full).padStart(18)}` +
+        `${times(r.torch_speedup_vs_full).padStart(7)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** JSON lines of the PyTorch benchmark's output. */
+function parseTorchLines(text: string): TorchResult[] {
+  return text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/** PyTorch's results: read from `--torch-results`, or from running the peer benchmark now. */
+async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<TorchResult[]> {
+  if (opts.torchResults) return parseTorchLines(await Deno.readTextFile(opts.torchResults));
   const script = new URL(`../${torchBenchPath}`, import.meta.url).pathname;
   try {
     await Deno.stat(script);
@@ -347,6 +437,8 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
     console.error(`--compare-torch: ${script} not found, skipped`);
     return [];
   }
+  const modes = opts.cases.filter((c) => c.startsWith("train-")).map((c) => c.slice(6));
+  if (modes.length === 0) return [];
   const output = await new Deno.Command("/usr/bin/python3", {
     args: [
       script,
@@ -358,6 +450,8 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
       String(opts.batch),
       "--threads",
       String(opts.threads ?? navigator.hardwareConcurrency),
+      "--modes",
+      modes.join(","),
       "--no-matmul",
     ],
     stderr: "inherit",
@@ -366,8 +460,7 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
     console.error("--compare-torch: the PyTorch benchmark failed (is python3-torch installed?)");
     return [];
   }
-  return new TextDecoder().decode(output.stdout).split("\n").filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l));
+  return parseTorchLines(new TextDecoder().decode(output.stdout));
 }
 
 async function main(): Promise<void> {
@@ -410,18 +503,13 @@ async function main(): Promise<void> {
   }
   if (opts.compareTorch) {
     const torch = await runTorch(opts);
-    for (const t of torch) {
-      if (opts.json) console.log(JSON.stringify(t));
-      const ours = results.find((r) => r.mode === `train-${t.mode}`);
-      if (ours == null || typeof t.tokens_per_s !== "number") continue;
-      console.log(JSON.stringify({
-        compare: "torch",
-        mode: ours.mode,
-        tokens_per_s_ratio: Math.round(ours.tokens_per_s / t.tokens_per_s * 1000) / 1000,
-        peak_rss_ratio: typeof t.peak_rss_mb === "number"
-          ? Math.round(ours.peak_rss_bytes / (t.peak_rss_mb * 2 ** 20) * 1000) / 1000
-          : null,
-      }));
+    const rows = compareWithTorch(results, torch);
+    if (opts.json) {
+      for (const t of torch) console.log(JSON.stringify(t));
+      for (const row of rows) console.log(JSON.stringify(row));
+    } else if (rows.length > 0) {
+      console.log(`\nthe same run against PyTorch (${torch[0].engine ?? "torch"}):`);
+      console.log(formatTorchComparison(rows));
     }
   }
 }

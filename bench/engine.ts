@@ -52,6 +52,10 @@ const allCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "gener
 const defaultCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate"];
 /** Matmul shapes [m, k, n] timed by the `matmul` case (PyTorch's peer benchmark uses the same). */
 const defaultMatMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
+/** Timed runs per matmul shape… */
+export const matMulRuns = 3;
+/** …unless the runs so far took this long (a software GPU needs minutes for 4096³). */
+export const matMulShapeBudgetMs = 10_000;
 
 /** One benchmark result line. */
 export interface CaseResult {
@@ -172,7 +176,8 @@ function runGenerateCase(steps: number, warmup: number): Omit<CaseResult, "backe
 
 /**
  * GFLOP/s of `op(A)·op(B)` for each shape and transpose combination (only the plain product when
- * `plainOnly`), best of a few runs. A run ends when one element of the product has been read back:
+ * `plainOnly`), best of {@link matMulRuns} runs, or of those that fit in
+ * {@link matMulShapeBudgetMs} (at least one). A run ends when one element of the product has been read back:
  * the whole product is then computed on every backend (a GPU queue runs in order), and the figure
  * is not the bandwidth of copying the result to the CPU.
  */
@@ -187,13 +192,15 @@ async function runMatMulCase(
       const a = tf.randomNormal(ta ? [k, m] : [m, k]);
       const b = tf.randomNormal(tb ? [n, k] : [k, n]);
       let best = Infinity;
-      for (let r = 0; r < 3; r++) {
+      const shapeStart = performance.now();
+      for (let r = 0; r < matMulRuns; r++) {
         const start = performance.now();
         const c = tf.matMul(a, b, ta, tb);
         const corner = c.slice([0, 0], [1, 1]);
         await corner.data();
         best = Math.min(best, performance.now() - start);
         tf.dispose([c, corner]);
+        if (performance.now() - shapeStart > matMulShapeBudgetMs) break; // slow adapter: enough
       }
       tf.dispose([a, b]);
       const label = `${m}x${k}x${n}${ta ? " tA" : ""}${tb ? " tB" : ""}`;

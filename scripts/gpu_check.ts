@@ -62,10 +62,13 @@ function lastJsonLine(output: string): Record<string, unknown> | undefined {
   return line ? JSON.parse(line) : undefined;
 }
 
-/** The lines of a failed command's output that say what went wrong (Deno's `error:`, ✖ stages). */
+/**
+ * The lines of a failed command's output that say what went wrong (Deno's `error:`, ✖ stages),
+ * without the Vulkan loader's harmless `error: XDG_RUNTIME_DIR is invalid…`.
+ */
 export function errorLines(output: string): string[] {
   return output.split("\n").map((line) => line.trim())
-    .filter((line) => /^(error: |✖ )/.test(line));
+    .filter((line) => /^(error: |✖ )/.test(line) && !line.includes("XDG_RUNTIME_DIR"));
 }
 
 /** Runs one bench/engine.ts case in its own process (`--child`), within `cap` seconds. */

@@ -1,8 +1,9 @@
 import { assertEquals } from "./engine_assert.ts";
 import { errorLines } from "../scripts/gpu_check.ts";
 
-Deno.test("gpu-check: a failed step keeps Deno's error line and the pipeline's failed stages", () => {
+Deno.test("gpu-check: a failed step keeps Deno's error line and the failed stages, not loader noise", () => {
   const output = [
+    "error: XDG_RUNTIME_DIR is invalid or not set in the environment.",
     "[bench] loading",
     "error: Uncaught (in promise) TypeError: Cannot read properties of null (reading 'clearRect')",
     "    at WebGPUBackend.readSync (backend_webgpu.js:290:18)",

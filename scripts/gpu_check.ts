@@ -83,6 +83,7 @@ async function benchCase(
   const run = await runGroup([
     Deno.execPath(),
     "run",
+    "--cached-only",
     "--allow-all",
     "--unstable-ffi",
     "bench/engine.ts",

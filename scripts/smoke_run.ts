@@ -114,6 +114,7 @@ export async function runSmokePipeline(
   const run = await runGroup([
     Deno.execPath(),
     "run",
+    "--cached-only",
     "--allow-all",
     "--unstable-ffi",
     "cli/pipeline.ts",

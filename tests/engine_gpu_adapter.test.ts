@@ -8,8 +8,7 @@ import {
   probeWebGpuAdapter,
   webGpuFix,
 } from "../lib/engine/mod.ts";
-import { startEngine } from "../lib/stagekit/engine.ts";
-import { Params } from "../lib/stagekit/params.ts";
+import { engineMetrics } from "../lib/stagekit/engine.ts";
 
 /** What Deno 2.9 reports for Mesa's lavapipe (fallback flag on `info`, vendor as a decimal id). */
 const lavapipe = {
@@ -107,10 +106,8 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const logged: string[] = [];
-    const { engine, metrics } = await startEngine(
-      new Params("train-lora", { backend: "webgpu" }),
-      (line) => logged.push(line),
-    );
+    const engine = await initEngine({ backend: "webgpu" });
+    const metrics = engineMetrics(engine, (line) => logged.push(line));
     assertEquals(engine.backend, "webgpu");
     assertEquals(metrics["adapter.software"], true);
     assertEquals(metrics["adapter.fallback"], adapter!.isFallbackAdapter);
@@ -125,7 +122,7 @@ Deno.test({
 });
 
 Deno.test("a CPU backend records no adapter metrics and no warning", async () => {
-  const { metrics } = await startEngine(new Params("evaluate", { backend: "cpu" }), () => {
+  const metrics = engineMetrics(await initEngine({ backend: "cpu" }), () => {
     throw new Error("nothing to log");
   });
   assertEquals(Object.keys(metrics).filter((key) => key.startsWith("adapter")), []);

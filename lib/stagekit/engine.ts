@@ -10,17 +10,14 @@ import type { MetricValue } from "../run/types.ts";
 import type { Params } from "./params.ts";
 
 /**
- * Starts the engine named by `params.backend` (default auto) and returns it with its metrics.
- * The engine's warning (a software GPU adapter, an installed GPU left unused) goes to `log`
- * (default: stderr, which the local executor appends to the stage's log) and into the metrics
- * as `engineWarning`. Throws the engine's `BackendError` when the backend cannot start.
+ * What is in use as flat metrics: backend, threads, `version.*`, `adapter` and, on webgpu,
+ * `adapter.vendor`, `adapter.fallback`… The engine's warning (a software GPU adapter, an
+ * installed GPU left unused) becomes `engineWarning` and a line to `log`.
  */
-export async function startEngine(
-  params: Params,
-  log: (line: string) => void = console.error,
-): Promise<{ engine: EngineInfo; metrics: Record<string, MetricValue> }> {
-  const backend = params.choice("backend", backendNames, "auto");
-  const engine = await initEngine({ backend });
+export function engineMetrics(
+  engine: EngineInfo,
+  log: (line: string) => void,
+): Record<string, MetricValue> {
   const metrics: Record<string, MetricValue> = {
     backend: engine.backend,
     threads: engine.threads,
@@ -34,5 +31,19 @@ export async function startEngine(
     metrics.engineWarning = engine.warning;
     log(`warning: ${engine.warning}`);
   }
-  return { engine, metrics };
+  return metrics;
+}
+
+/**
+ * Starts the engine named by `params.backend` (default auto) and returns it with its
+ * {@link engineMetrics}; the warning goes to `log` (default: stderr, which the local executor
+ * appends to the stage's log). Throws the engine's `BackendError` when the backend cannot start.
+ */
+export async function startEngine(
+  params: Params,
+  log: (line: string) => void = console.error,
+): Promise<{ engine: EngineInfo; metrics: Record<string, MetricValue> }> {
+  const backend = params.choice("backend", backendNames, "auto");
+  const engine = await initEngine({ backend });
+  return { engine, metrics: engineMetrics(engine, log) };
 }

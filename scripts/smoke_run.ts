@@ -78,13 +78,15 @@ export async function runGroup(
       // already gone
     }
   };
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
   const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
     timedOut = true;
     killGroup("SIGTERM");
-    setTimeout(() => killGroup("SIGKILL"), killGraceMs);
+    graceTimer = setTimeout(() => killGroup("SIGKILL"), killGraceMs);
   }, options.timeoutMs);
   const result = await child.output();
   clearTimeout(timer);
+  clearTimeout(graceTimer);
   if (timedOut) killGroup("SIGKILL"); // stage processes the CLI left behind
   const decoder = new TextDecoder();
   return {

@@ -177,9 +177,9 @@ function runGenerateCase(steps: number, warmup: number): Omit<CaseResult, "backe
 /**
  * GFLOP/s of `op(A)·op(B)` for each shape and transpose combination (only the plain product when
  * `plainOnly`), best of {@link matMulRuns} runs, or of those that fit in
- * {@link matMulShapeBudgetMs} (at least one). A run ends when one element of the product has been read back:
- * the whole product is then computed on every backend (a GPU queue runs in order), and the figure
- * is not the bandwidth of copying the result to the CPU.
+ * {@link matMulShapeBudgetMs} (at least one). A run ends when one element of the product has been
+ * read back: the whole product is then computed on every backend (a GPU queue runs in order), and
+ * the figure is not the bandwidth of copying the result to the CPU.
  */
 async function runMatMulCase(
   shapes: number[][],

@@ -8,9 +8,9 @@
  * - parameter counts (`trainableParams`, `totalParams`) identical;
  * - each ROUGE score (`rouge1`, `rouge2`, `rougeL`, `rougeLsum`) inside the reference run's 95%
  *   bootstrap interval (`rouge1Ci`, …).
- * Every stage of the reference must have finished in the candidate, and every stage that records
- * its backend must have run on the candidate backend (no silent fallback). Exit 0 when all hold, 1 when
- * one does not (a table names each), 2 on a usage error.
+ * Every stage of the reference must have finished in the candidate, and every stage that
+ * records its backend must have run on the candidate backend (no silent fallback). Exit 0 when
+ * all hold, 1 when one does not (a table names each), 2 on a usage error.
  *
  * @module
  */

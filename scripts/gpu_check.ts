@@ -1,6 +1,6 @@
 /**
- * The GPU check behind `scripts/gpu-check.sh [OUT.json] [--budget-s N]`: what a machine's GPU gives peftlab, in
- * at most five minutes and without the network. Prints `nvidia-smi` when present and the WebGPU
+ * The GPU check behind `scripts/gpu-check.sh [OUT.json] [--budget-s N]`: what a machine's GPU
+ * gives peftlab, in at most five minutes and without the network. Prints `nvidia-smi` when present and the WebGPU
  * adapter, times matmuls at 1024³ and 4096³ and the bench model's training steps (full, LoRA,
  * prompt; bench/engine.ts) on `webgpu`, runs the smoke pipeline on `webgpu`, and writes all of it
  * to one JSON file (default `artifacts/gpu-check.json`), which it also prints. `--budget-s` moves

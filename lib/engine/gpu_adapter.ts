@@ -8,11 +8,11 @@
 
 /** The WebGPU adapter a backend runs on, as `GPUAdapter.info` reports it. */
 export interface GpuAdapterInfo {
-  /** Vendor by name where the PCI id is known ("nvidia", "amd", "intel", "mesa"), else as reported. */
+  /** Vendor by name where the PCI id is known ("nvidia", "amd", "intel", "mesa"), else as is. */
   vendor: string;
   /** Vendor as reported (Deno reports the PCI vendor id in decimal, e.g. "4318" for NVIDIA). */
   vendorId: string;
-  /** GPU architecture, e.g. "hopper"; empty when the driver does not report it (most Vulkan ones). */
+  /** GPU architecture, e.g. "hopper"; empty when the driver does not say (most Vulkan ones). */
   architecture: string;
   /** Device id as reported. */
   device: string;
@@ -20,7 +20,7 @@ export interface GpuAdapterInfo {
   description: string;
   /** WebGPU's own `isFallbackAdapter` flag (on `GPUAdapter` or, in newer runtimes, its `info`). */
   isFallbackAdapter: boolean;
-  /** True when the "GPU" is the CPU: a fallback adapter, or llvmpipe/lavapipe/SwiftShader by name. */
+  /** True when the "GPU" is the CPU: a fallback adapter, or llvmpipe/SwiftShader… by name. */
   software: boolean;
 }
 
@@ -78,7 +78,7 @@ export function describeAdapter(adapter: ReportedAdapter): GpuAdapterInfo {
   };
 }
 
-/** One line naming an adapter, e.g. "nvidia NVIDIA H200 (hopper)" or "mesa llvmpipe … (software)". */
+/** One line naming an adapter, e.g. "nvidia NVIDIA H200 (hopper)" or "mesa llvmpipe (…)…". */
 export function adapterSummary(gpu: GpuAdapterInfo): string {
   const architecture = gpu.architecture ? ` (${gpu.architecture})` : "";
   const kind = gpu.software ? " (software, fallback adapter: runs on the CPU)" : "";
@@ -122,7 +122,7 @@ export interface GpuEnvironment {
   nvidiaDriver: string | null;
   /** The Vulkan loader (`libvulkan.so.1`, Debian's libvulkan1) was found. */
   vulkanLoader: boolean;
-  /** Vulkan ICD manifests found (`…/vulkan/icd.d/*.json`, `VK_ICD_FILENAMES`, `VK_DRIVER_FILES`). */
+  /** Vulkan ICD manifests found (`…/vulkan/icd.d/*.json`, `VK_ICD_FILENAMES`, `VK_DRIVER_FILES`) */
   icdFiles: string[];
   /** `NVIDIA_DRIVER_CAPABILITIES` as the container runtime set it, when set. */
   driverCapabilities?: string;

@@ -9,6 +9,7 @@ import {
   webGpuFix,
 } from "../lib/engine/mod.ts";
 import { engineMetrics } from "../lib/stagekit/engine.ts";
+import { sandboxCommand, sandboxEnv } from "../lib/run/sandbox.ts";
 
 /** What Deno 2.9 reports for Mesa's lavapipe (fallback flag on `info`, vendor as a decimal id). */
 const lavapipe = {
@@ -131,4 +132,29 @@ Deno.test("a CPU backend records no adapter metrics and no warning", async () =>
 
 Deno.test("an unknown backend name is still refused before any probing", async () => {
   await assertRejects(() => initEngine({ backend: "metal" as "cpu" }), BackendError);
+});
+
+Deno.test("a sandboxed stage sees the Vulkan/NVIDIA environment and may read the driver folders", () => {
+  const before = Deno.env.get("VK_ICD_FILENAMES");
+  Deno.env.set("VK_ICD_FILENAMES", "/etc/vulkan/icd.d/nvidia_icd.json");
+  try {
+    assertEquals(sandboxEnv().VK_ICD_FILENAMES, "/etc/vulkan/icd.d/nvidia_icd.json");
+  } finally {
+    if (before === undefined) Deno.env.delete("VK_ICD_FILENAMES");
+    else Deno.env.set("VK_ICD_FILENAMES", before);
+  }
+  const flags = sandboxCommand({
+    root: "/p",
+    jobFile: "/p/job.json",
+    outDir: "/p/out",
+    readPaths: [],
+  });
+  const allowed = (flag: string) =>
+    flags.find((f) => f.startsWith(`--allow-${flag}=`))!.split("=")[1].split(",");
+  for (const variable of ["NVIDIA_DRIVER_CAPABILITIES", "VK_ICD_FILENAMES", "LD_LIBRARY_PATH"]) {
+    assert(allowed("env").includes(variable), variable);
+  }
+  for (const path of ["/proc/driver/nvidia", "/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d"]) {
+    assert(allowed("read").includes(path), path);
+  }
 });

@@ -128,6 +128,24 @@ export interface GpuEnvironment {
   driverCapabilities?: string;
 }
 
+/**
+ * Environment variables the GPU stack reads: the Vulkan loader's driver lists, the NVIDIA container
+ * runtime's settings, CUDA's device choice and library path (tfjs-node-gpu), Deno's WebGPU backend
+ * choice. A sandboxed stage must see them to use the GPU its parent sees, and
+ * {@link gpuEnvironment} to explain a missing one.
+ */
+export const gpuEnvironmentVariables = [
+  "VK_ICD_FILENAMES",
+  "VK_DRIVER_FILES",
+  "VK_ADD_DRIVER_FILES",
+  "NVIDIA_DRIVER_CAPABILITIES",
+  "NVIDIA_VISIBLE_DEVICES",
+  "CUDA_VISIBLE_DEVICES",
+  "LD_LIBRARY_PATH",
+  "DENO_WEBGPU_BACKEND",
+  "XDG_RUNTIME_DIR",
+] as const;
+
 /** Folders the Vulkan loader reads ICD manifests from on Linux. */
 const icdFolders = [
   "/etc/vulkan/icd.d",
@@ -142,6 +160,16 @@ const vulkanLoaderPaths = [
   "/usr/lib64/libvulkan.so.1",
   "/usr/lib/libvulkan.so.1",
   "/usr/local/lib/libvulkan.so.1",
+];
+
+/** Where the NVIDIA kernel driver reports itself. */
+const nvidiaDriverFolder = "/proc/driver/nvidia";
+
+/** Files and folders {@link gpuEnvironment} reads: a sandboxed stage must be allowed to. */
+export const gpuEnvironmentPaths: readonly string[] = [
+  nvidiaDriverFolder,
+  ...icdFolders,
+  ...vulkanLoaderPaths,
 ];
 
 function envValue(name: string): string | undefined {
@@ -164,7 +192,7 @@ async function exists(path: string): Promise<boolean> {
 /** First line of `/proc/driver/nvidia/version`; `null` when no NVIDIA kernel driver is loaded. */
 export async function nvidiaDriverVersion(): Promise<string | null> {
   try {
-    return (await Deno.readTextFile("/proc/driver/nvidia/version")).split("\n")[0].trim();
+    return (await Deno.readTextFile(`${nvidiaDriverFolder}/version`)).split("\n")[0].trim();
   } catch {
     return null; // no NVIDIA driver (or no read permission)
   }

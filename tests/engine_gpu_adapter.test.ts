@@ -22,6 +22,7 @@ const lavapipe = {
   },
 };
 const nvidiaHost: GpuEnvironment = {
+  os: "linux",
   webGpuApi: true,
   nvidiaDriver: "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15",
   vulkanLoader: true,
@@ -65,6 +66,7 @@ Deno.test("gpu adapter: each missing piece gets its own one-line fix", () => {
     noNvidiaIcd: webGpuFix({ ...nvidiaHost, driverCapabilities: "all" }),
     noDriver: webGpuFix({ ...nvidiaHost, nvidiaDriver: null, icdFiles: [] }),
     softwareOnNvidia: webGpuFix(nvidiaHost, "mesa llvmpipe (software)"),
+    macOs: webGpuFix({ ...nvidiaHost, os: "darwin", nvidiaDriver: null, vulkanLoader: false }),
   };
   for (const [name, fix] of Object.entries(fixes)) assert(!fix.includes("\n"), name);
   assert(fixes.noApi.includes("navigator.gpu"), fixes.noApi);
@@ -74,6 +76,7 @@ Deno.test("gpu adapter: each missing piece gets its own one-line fix", () => {
   assert(fixes.noNvidiaIcd.includes("graphics"), fixes.noNvidiaIcd);
   assert(fixes.noDriver.includes("no Vulkan driver"), fixes.noDriver);
   assert(fixes.softwareOnNvidia.startsWith("only a software adapter"), fixes.softwareOnNvidia);
+  assert(fixes.macOs.includes("Metal") && !fixes.macOs.includes("Vulkan loader"), fixes.macOs);
   const withIcd = webGpuFix({ ...nvidiaHost, icdFiles: ["/etc/vulkan/icd.d/nvidia_icd.json"] });
   assert(withIcd.includes("vulkaninfo"), withIcd);
 });

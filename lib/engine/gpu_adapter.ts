@@ -116,6 +116,8 @@ export function adapterMetrics(gpu: GpuAdapterInfo): Record<string, string | boo
 
 /** What the machine offers a Vulkan-based WebGPU runtime; see {@link gpuEnvironment}. */
 export interface GpuEnvironment {
+  /** `Deno.build.os`: the Vulkan, ICD and NVIDIA container checks apply to `linux` only. */
+  os: string;
   /** The runtime exposes `navigator.gpu`. */
   webGpuApi: boolean;
   /** First line of `/proc/driver/nvidia/version` when an NVIDIA kernel driver is loaded. */
@@ -218,6 +220,7 @@ export async function gpuEnvironment(): Promise<GpuEnvironment> {
   let vulkanLoader = false;
   for (const path of vulkanLoaderPaths) vulkanLoader ||= await exists(path);
   return {
+    os: Deno.build.os,
     webGpuApi: (navigator as { gpu?: unknown }).gpu != null,
     nvidiaDriver: await nvidiaDriverVersion(),
     vulkanLoader,
@@ -243,6 +246,9 @@ export function webGpuFix(environment: GpuEnvironment, softwareAdapter?: string)
     : "no WebGPU adapter";
   if (!environment.webGpuApi) {
     return `${found}: this runtime has no navigator.gpu (use Deno ≥ 2.0, run with --allow-all)`;
+  }
+  if (environment.os !== "linux") {
+    return `${found}: check the GPU driver (WebGPU uses Metal on macOS, D3D12 or Vulkan on Windows)`;
   }
   if (!environment.vulkanLoader) {
     return `${found}: the Vulkan loader is missing; install libvulkan1 and libegl1 ` +

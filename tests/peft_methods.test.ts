@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { createGPT2, type GPT2, type GPT2Config } from "../lib/model/gpt2.ts";
+import { createGPT2, type GPT2, type GPT2Config, lmLoss } from "../lib/model/gpt2.ts";
 import { readSafetensors } from "../lib/model/safetensors.ts";
 import {
   ConfigError,
@@ -220,6 +220,103 @@ Deno.test("lora: merged weights give the same logits as the adapter path (1e-5)"
   assert(maxAbsDiff(logitsOf(model), adapterPath) < 1e-5);
   applied.dispose();
   disposeModel(model);
+});
+
+/** Loss of the model on `ids` (every next token scored) and its gradients for `variables`. */
+function lossAndGrads(model: GPT2, variables: Map<string, tf.Variable>) {
+  return tf.variableGrads(
+    () => lmLoss(model, tf.tensor2d(ids, undefined, "int32"), ids),
+    [...variables.values()],
+  );
+}
+
+Deno.test("lora: gradients of A and B are the merged weight's gradient projected onto them", () => {
+  const model = tinyModel(6);
+  const applied = lora.apply(model, lora.parseConfig({ r: 2, alpha: 6 }, "l"), 1);
+  randomize(applied.trainable.values(), 13);
+  const adapter = lossAndGrads(model, applied.trainable);
+  // Reference: the same model with the update folded into W, differentiated with respect to W.
+  const a = applied.trainable.get("h.1.attn.c_attn.lora_A")!.arraySync() as number[][]; // (r, in)
+  const b = applied.trainable.get("h.1.attn.c_attn.lora_B")!.arraySync() as number[][]; // (out, r)
+  applied.merge!();
+  const weight = model.params.get("h.1.attn.c_attn.weight")!;
+  weight.trainable = true;
+  const merged = lossAndGrads(model, new Map([["w", weight]]));
+  assertAlmostEquals(adapter.value.dataSync()[0], merged.value.dataSync()[0], 1e-5);
+  const scaling = 6 / 2;
+  const g = merged.grads[weight.name].arraySync() as number[][]; // (in, out)
+  const gradA = adapter.grads[applied.trainable.get("h.1.attn.c_attn.lora_A")!.name]
+    .arraySync() as number[][];
+  const gradB = adapter.grads[applied.trainable.get("h.1.attn.c_attn.lora_B")!.name]
+    .arraySync() as number[][];
+  let worst = 0;
+  let largest = 0;
+  for (let r = 0; r < 2; r++) {
+    for (let i = 0; i < 16; i++) { // dL/dA[r][i] = s·Σ_o G[i][o]·B[o][r]
+      let expected = 0;
+      for (let o = 0; o < 48; o++) expected += scaling * g[i][o] * b[o][r];
+      worst = Math.max(worst, Math.abs(gradA[r][i] - expected));
+      largest = Math.max(largest, Math.abs(expected));
+    }
+    for (let o = 0; o < 48; o++) { // dL/dB[o][r] = s·Σ_i G[i][o]·A[r][i]
+      let expected = 0;
+      for (let i = 0; i < 16; i++) expected += scaling * g[i][o] * a[r][i];
+      worst = Math.max(worst, Math.abs(gradB[o][r] - expected));
+      largest = Math.max(largest, Math.abs(expected));
+    }
+  }
+  assert(largest > 1e-3, "the gradients must not be trivially zero");
+  assert(worst < 1e-4 * largest + 1e-6, `max difference ${worst} (largest ${largest})`);
+  tf.dispose([adapter.value, merged.value, ...Object.values(adapter.grads)]);
+  tf.dispose(Object.values(merged.grads));
+  applied.dispose();
+  disposeModel(model);
+});
+
+Deno.test("lora: dropout reaches only the adapter input, on the same path as without it", () => {
+  const model = tinyModel(8);
+  const base = logitsOf(model);
+  const applied = lora.apply(model, lora.parseConfig({ r: 2, dropout: 0.5 }, "l"), 1);
+  applied.setTraining!(true, 3);
+  assertEquals(logitsOf(model), base, "B = 0: dropout on the adapter input leaves the base as is");
+  randomize(applied.trainable.values(), 2);
+  const dropped = logitsOf(model);
+  applied.setTraining!(false, 0);
+  const evaluated = logitsOf(model);
+  assert(maxAbsDiff(dropped, evaluated) > 1e-4, "training mode drops adapter inputs");
+  applied.merge!();
+  assert(maxAbsDiff(logitsOf(model), evaluated) < 1e-5);
+  applied.dispose();
+  disposeModel(model);
+});
+
+Deno.test("lora and ia3: a training step never forms an [in, out]-shaped tensor, at any dropout", async () => {
+  const weightShapes = new Set(["16,48", "48,16", "16,16", "16,64", "64,16"]);
+  const cases: [string, Record<string, unknown>][] = [
+    ["lora", { target_modules: ["c_attn", "c_proj", "c_fc"], dropout: 0 }],
+    ["lora", { target_modules: ["c_attn", "c_proj", "c_fc"], dropout: 0.1 }],
+    ["ia3", {}],
+  ];
+  for (const [name, raw] of cases) {
+    const model = tinyModel(5);
+    const method = methodNamed(name);
+    const applied = method.apply(model, method.parseConfig(raw, name), 0);
+    randomize(applied.trainable.values(), 1);
+    applied.setTraining?.(true, 1);
+    const profile = await tf.profile(() => {
+      const { value, grads } = lossAndGrads(model, applied.trainable);
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    // Kernels that compute a weight-shaped tensor; Identity is tfjs's zero-copy clone of a frozen
+    // weight that a matmul saves for the backward pass (same storage, no new values).
+    const formed = profile.kernels.filter((k) =>
+      k.name !== "Identity" &&
+      k.outputShapes.some((shape) => shape.length === 2 && weightShapes.has(String(shape)))
+    ).map((k) => `${k.name} → [${k.outputShapes}]`);
+    assertEquals(formed, [], `${name} ${JSON.stringify(raw)}`);
+    applied.dispose();
+    disposeModel(model);
+  }
 });
 
 Deno.test("ia3: starts as the base model, merges to the same logits, only k/v of c_attn scale", () => {

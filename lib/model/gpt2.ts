@@ -336,9 +336,8 @@ export class GPT2 {
   private linear(name: string, x: tf.Tensor2D): tf.Tensor2D {
     const weight = this.param(`${name}.weight`); // (in, out)
     const bias = this.param(`${name}.bias`); // (out)
-    // A plain add on purpose: LoRA's and IA³'s wrappers add their own bias the same way, so a
-    // leaner add here alone would make the frozen-base methods look costlier than full tuning.
-    const base: LinearFn = (rows) => tf.add(tf.matMul(rows, weight), bias) as tf.Tensor2D;
+    // Wrappers (LoRA, IA³) call this same base layer, so every method pays for it alike.
+    const base: LinearFn = (rows) => tf.add(tf.matMul(rows, weight), bias) as tf.Tensor2D; // (N, out)
     const wrapper = this.linearWrappers.get(name);
     return wrapper ? wrapper(x, base) : base(x);
   }
@@ -358,7 +357,7 @@ function sumToShape(dy: tf.Tensor, shape: number[]): tf.Tensor {
  * residual branch until the backward pass ended. Both
  * gradients are computed (a sum over broadcast axes for a bias or mask: cheap next to a matmul).
  */
-function addKeepingNothing<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+export function addKeepingNothing<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
   const added = tf.customGrad(
     ((x: tf.Tensor, y: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
       save([]);

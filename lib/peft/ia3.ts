@@ -111,7 +111,7 @@ function fullScale(layer: Ia3Layer): tf.Tensor1D {
     : layer.scale as tf.Tensor1D;
 }
 
-/** The layer's weight `[in, out]` and bias `[out]` with its IA³ scales folded in. */
+/** The layer's weight `[in, out]` and bias `[out]` with its IA³ scales folded in (merging only). */
 function scaledParameters(
   layer: Ia3Layer,
   weight: tf.Tensor,
@@ -140,14 +140,15 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
     });
   }
   for (const layer of layers) {
-    const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
-    const bias = model.params.get(`${layer.module}.bias`)!; // (out)
-    // (x·l)·W + b = x·(diag(l)·W) + b and (x·W + b)·l = x·(W·diag(l)) + b·l: rescaling the weight
-    // per call keeps no extra (N, width) activation for back-propagation, only [in, out] ones.
-    model.linearWrappers.set(layer.module, (x) => {
-      const [scaledWeight, scaledBias] = scaledParameters(layer, weight, bias);
-      return tf.add(tf.matMul(x, scaledWeight), scaledBias) as tf.Tensor2D; // (N, out)
-    });
+    // PEFT's form: the frozen base as it is, its input (feed-forward) or output rescaled; the
+    // scales' gradients are reductions over rows, never an [in, out] tensor.
+    model.linearWrappers.set(
+      layer.module,
+      (x, base) =>
+        layer.plan.feedforward
+          ? base(tf.mul(x, layer.scale)) // (N, in)·l → (N, out)
+          : tf.mul(base(x), fullScale(layer)), // (N, out)·l
+    );
   }
   let merged = false;
   const trainable = new Map(layers.map((l) => [`${l.module}.ia3_l`, l.scale]));

@@ -17,6 +17,7 @@ import {
 } from "./adapter_io.ts";
 import { readInt, readNumber, readStringList, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
+import { addKeepingNothing, dropoutKeepingMask } from "../model/gpt2.ts";
 import {
   type LinearShape,
   linearShapesFor,
@@ -110,28 +111,18 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
     index++;
   }
   let merged = false;
-  /** scale·Aᵀ·Bᵀ `[in, out]`, the update to the Conv1D weight. */
+  /** scale·Aᵀ·Bᵀ `[in, out]`, the update to the Conv1D weight (formed only to merge). */
   const update = (a: tf.Variable, b: tf.Variable) =>
     tf.matMul(tf.mul(a, scaling), b, true, true) as tf.Tensor2D; // (in, r)·(r, out)
   pairs.forEach(({ module, a, b }, layerIndex) => {
-    const weight = model.params.get(`${module}.weight`)!; // (in, out)
-    const bias = model.params.get(`${module}.bias`)!; // (out)
+    // PEFT's form at every dropout: the frozen base as it is, plus a low-rank path whose gradients
+    // are (N, r)- and (r, in)/(out, r)-sized; no [in, out] gradient is ever formed.
     model.linearWrappers.set(module, (x, base) => {
-      if (mode.training && config.dropout > 0) {
-        // PEFT's form, needed when dropout hits only the adapter's input.
-        const dropped = tf.dropout(
-          x,
-          config.dropout,
-          undefined,
-          mode.seed * 1_009 + layerIndex + 1,
-        ); // (N, in)
-        const down = tf.mul(tf.matMul(dropped, a, false, true), scaling); // (N, r)
-        return tf.add(base(x), tf.matMul(down, b, false, true)) as tf.Tensor2D; // (N, out)
-      }
-      // Without dropout, x·W + scale·x·Aᵀ·Bᵀ = x·(W + scale·Aᵀ·Bᵀ): folding the update per call
-      // keeps no (N, out) activation beyond the base layer's own for back-propagation (only
-      // [in, out] ones), so LoRA's training memory stays below full fine-tuning's; same speed.
-      return tf.add(tf.matMul(x, tf.add(weight, update(a, b))), bias) as tf.Tensor2D; // (N, out)
+      const input = mode.training && config.dropout > 0
+        ? dropoutKeepingMask(x, config.dropout, mode.seed * 1_009 + layerIndex + 1) // never 0
+        : x; // (N, in)
+      const down = tf.mul(tf.matMul(input, a, false, true), scaling); // (N, r)
+      return addKeepingNothing(base(x), tf.matMul(down, b, false, true)); // (N, out)
     });
   });
 

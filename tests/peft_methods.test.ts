@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { createGPT2, type GPT2, type GPT2Config, lmLoss } from "../lib/model/gpt2.ts";
-import { readSafetensors } from "../lib/model/safetensors.ts";
+import { CheckpointError, readSafetensors, writeSafetensors } from "../lib/model/safetensors.ts";
 import {
   ConfigError,
   ia3,
@@ -110,7 +110,12 @@ Deno.test("lora: trainable counts on GPT-2 small follow Σ r·(in+out) over PEFT
     count({ r: 4, target_modules: ["c_attn", "c_fc"] }),
     12 * 4 * ((768 + 2304) + (768 + 3072)),
   );
-  assertEquals(count({ r: 16, target_modules: "attn.c_proj" }), 12 * 16 * 1536);
+  assertEquals(count({ r: 16, target_modules: ["attn.c_proj"] }), 12 * 16 * 1536);
+  // A string is a regular expression over the whole name, as in PEFT: here blocks 10 and 11 only.
+  assertEquals(count({ target_modules: "transformer\\.h\\.1[01]\\.attn\\.c_attn" }), 2 * 8 * 3072);
+  assertThrows(() => count({ target_modules: "attn.c_proj" }), ConfigError); // matches no full name
+  // rank_pattern overrides r per module (PEFT's pattern-key match)
+  assertEquals(count({ r: 8, rank_pattern: { "h.0.attn.c_attn": 2 } }), 11 * 8 * 3072 + 2 * 3072);
 });
 
 Deno.test("full and ia3: trainable counts on GPT-2 small", () => {
@@ -123,8 +128,11 @@ Deno.test("full and ia3: trainable counts on GPT-2 small", () => {
     select.countTrainable(gpt2Small, select.parseConfig({ last_blocks: 1 }, "f")),
     block + 2 * 768,
   );
-  // IA³: k and v scales (2C) plus the MLP hidden scale (4C) per block
-  assertEquals(ia3.countTrainable(gpt2Small, ia3.parseConfig({}, "i")), 12 * (2 * 768 + 3072));
+  // IA³ as PEFT counts it: q, k and v scales (3C) plus the MLP hidden scale (4C) per block
+  assertEquals(ia3.countTrainable(gpt2Small, ia3.parseConfig({}, "i")), 64_512);
+  // the paper's variant: k and v only
+  const kv = ia3.parseConfig({ attention_scales: "kv" }, "i");
+  assertEquals(ia3.countTrainable(gpt2Small, kv), 55_296);
 });
 
 Deno.test("every method: apply() trains exactly what countTrainable() predicts and freezes the rest", () => {
@@ -319,10 +327,13 @@ Deno.test("lora and ia3: a training step never forms an [in, out]-shaped tensor,
   }
 });
 
-Deno.test("ia3: starts as the base model, merges to the same logits, only k/v of c_attn scale", () => {
+Deno.test("ia3: starts as the base model, merges to the same logits; the kv variant keeps queries", () => {
   const model = tinyModel();
+  const peftDefault = ia3.apply(model, ia3.parseConfig({}, "i"), 0);
+  assertEquals(peftDefault.trainable.get("h.0.attn.c_attn.ia3_l")!.shape, [48]);
+  peftDefault.dispose();
   const base = logitsOf(model);
-  const applied = ia3.apply(model, ia3.parseConfig({}, "i"), 0);
+  const applied = ia3.apply(model, ia3.parseConfig({ attention_scales: "kv" }, "i"), 0);
   assertEquals(maxAbsDiff(logitsOf(model), base), 0);
   assertEquals(applied.trainable.get("h.0.attn.c_attn.ia3_l")!.shape, [32]);
   assertEquals(applied.trainable.get("h.0.mlp.c_proj.ia3_l")!.shape, [64]);
@@ -387,10 +398,10 @@ Deno.test("lora: saved adapter uses PEFT's file layout and reloads onto a fresh 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("ia3: saved adapter uses PEFT's IA3 layout and reloads", async () => {
+Deno.test("ia3: a kv-variant adapter saves PEFT's IA3 layout with unit query scales and reloads", async () => {
   const dir = await Deno.makeTempDir();
   const model = tinyModel(2);
-  const applied = ia3.apply(model, ia3.parseConfig({}, "i"), 0);
+  const applied = ia3.apply(model, ia3.parseConfig({ attention_scales: "kv" }, "i"), 0);
   randomize(applied.trainable.values(), 5);
   const expected = logitsOf(model);
   await applied.save(dir);
@@ -439,6 +450,7 @@ Deno.test("prompt: text init copies the text's token embeddings, PEFT layout, re
   assertEquals(config.token_dim, 16);
   assertEquals(config.prompt_tuning_init, "TEXT");
   assertEquals(config.prompt_tuning_init_text, "Summarize the following text:");
+  assertEquals(config.tokenizer_name_or_path, "gpt2");
   const tensors = readSafetensors(
     await Deno.readFile(`${dir}/adapter_model.safetensors`),
     "adapter",
@@ -500,5 +512,255 @@ Deno.test("full: default trains the last blocks and ln_f; saved weights reload o
   assertEquals(logitsOf(fresh), expected);
   disposeModel(model);
   disposeModel(fresh);
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** The fields PEFT 0.10 writes in adapter_config.json, common to every PEFT type. */
+const peftCommonFields = [
+  "auto_mapping",
+  "base_model_name_or_path",
+  "inference_mode",
+  "peft_type",
+  "revision",
+  "task_type",
+];
+
+const peftFields: Record<string, string[]> = {
+  LORA: [
+    "alpha_pattern",
+    "bias",
+    "fan_in_fan_out",
+    "init_lora_weights",
+    "layer_replication",
+    "layers_pattern",
+    "layers_to_transform",
+    "loftq_config",
+    "lora_alpha",
+    "lora_dropout",
+    "megatron_config",
+    "megatron_core",
+    "modules_to_save",
+    "r",
+    "rank_pattern",
+    "target_modules",
+    "use_dora",
+    "use_rslora",
+  ],
+  IA3: [
+    "fan_in_fan_out",
+    "feedforward_modules",
+    "init_ia3_weights",
+    "modules_to_save",
+    "target_modules",
+  ],
+  PROMPT_TUNING: [
+    "num_attention_heads",
+    "num_layers",
+    "num_transformer_submodules",
+    "num_virtual_tokens",
+    "prompt_tuning_init",
+    "prompt_tuning_init_text",
+    "token_dim",
+    "tokenizer_kwargs",
+    "tokenizer_name_or_path",
+  ],
+};
+
+Deno.test("every adapter: adapter_config.json has exactly the fields PEFT writes for its type", async () => {
+  for (const name of ["lora", "ia3", "prompt"]) {
+    const dir = await Deno.makeTempDir();
+    const model = tinyModel();
+    const method = methodNamed(name);
+    const applied = method.apply(
+      model,
+      method.parseConfig(name === "prompt" ? { init: "vocab" } : {}, name),
+      0,
+    );
+    await applied.save(dir, { baseModel: "/abs/base" });
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter_config.json`));
+    assertEquals(
+      Object.keys(config).sort(),
+      [...peftCommonFields, ...peftFields[config.peft_type]].sort(),
+      name,
+    );
+    assertEquals(config.base_model_name_or_path, "/abs/base");
+    applied.dispose();
+    disposeModel(model);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("prompt: a text init without a loadable tokenizer is saved as RANDOM, which PEFT accepts", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = tinyModel(4);
+  const raw = { soft_tokens: 3, init: "text", init_token_ids: [6, 2] };
+  const applied = prompt.apply(model, prompt.parseConfig(raw, "p"), 0);
+  await applied.save(dir, { baseModel: "/abs/base" });
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter_config.json`));
+  // PEFT ≥ 0.10 refuses TEXT with tokenizer_name_or_path null.
+  assertEquals(config.prompt_tuning_init, "RANDOM");
+  assertEquals(config.prompt_tuning_init_text, null);
+  assertEquals(config.tokenizer_name_or_path, null);
+  const fresh = tinyModel(4);
+  const reloaded = await loadTunedMethod(fresh, dir);
+  const record = JSON.parse(await Deno.readTextFile(`${dir}/peftlab_method.json`));
+  assertEquals(record.config.init, "text", "peftlab's record keeps the real init");
+  assertEquals(
+    reloaded.trainable.get("prompt_embeddings")!.arraySync(),
+    applied.trainable.get("prompt_embeddings")!.arraySync(),
+  );
+  for (const m of [applied, reloaded]) m.dispose();
+  disposeModel(model);
+  disposeModel(fresh);
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** Writes an adapter directory as Python PEFT would (no peftlab_method.json). */
+async function writePeftAdapter(
+  dir: string,
+  config: Record<string, unknown>,
+  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/adapter_config.json`, JSON.stringify(config));
+  await Deno.writeFile(`${dir}/adapter_model.safetensors`, writeSafetensors(tensors));
+}
+
+function randomArray(size: number, seed: number): Float32Array {
+  return tf.tidy(() => tf.randomNormal([size], 0, 0.3, "float32", seed).dataSync() as Float32Array);
+}
+
+Deno.test("lora: a PEFT adapter with use_rslora, rank_pattern, alpha_pattern and a regex target loads with PEFT's scaling", async () => {
+  const dir = await Deno.makeTempDir();
+  const modules = ["h.0.attn.c_attn", "h.1.attn.c_attn", "h.1.mlp.c_fc"];
+  const ranks = [2, 4, 2]; // rank_pattern {"h.1.attn.c_attn": 4}
+  const alphas = [8, 8, 3]; // alpha_pattern {"c_fc": 3}
+  const outs = [48, 48, 64];
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  modules.forEach((m, i) => {
+    const path = `base_model.model.transformer.${m}`;
+    tensors.set(`${path}.lora_A.weight`, {
+      shape: [ranks[i], 16],
+      data: randomArray(ranks[i] * 16, 10 + i),
+    });
+    tensors.set(`${path}.lora_B.weight`, {
+      shape: [outs[i], ranks[i]],
+      data: randomArray(outs[i] * ranks[i], 20 + i),
+    });
+  });
+  await writePeftAdapter(dir, {
+    peft_type: "LORA",
+    r: 2,
+    lora_alpha: 8,
+    lora_dropout: 0,
+    target_modules: "transformer\\.h\\.(0\\.attn\\.c_attn|1\\.(attn\\.c_attn|mlp\\.c_fc))",
+    use_rslora: true,
+    rank_pattern: { "h.1.attn.c_attn": 4 },
+    alpha_pattern: { "c_fc": 3 },
+    bias: "none",
+    fan_in_fan_out: true,
+  }, tensors);
+  // Expected: W + alpha/√r · Aᵀ·Bᵀ folded by hand into a fresh base.
+  const expectedModel = tinyModel(9);
+  modules.forEach((m, i) => {
+    const path = `base_model.model.transformer.${m}`;
+    const a = tensors.get(`${path}.lora_A.weight`)!;
+    const b = tensors.get(`${path}.lora_B.weight`)!;
+    const weight = expectedModel.params.get(`${m}.weight`)!;
+    const folded = tf.tidy(() =>
+      tf.add(
+        weight,
+        tf.mul(
+          tf.matMul(tf.tensor(a.data, a.shape), tf.tensor(b.data, b.shape), true, true),
+          alphas[i] / Math.sqrt(ranks[i]),
+        ),
+      )
+    );
+    weight.assign(folded);
+    folded.dispose();
+  });
+  const fresh = tinyModel(9);
+  const loaded = await loadTunedMethod(fresh, dir);
+  assertEquals(loaded.method, "lora");
+  assertEquals([...fresh.linearWrappers.keys()], modules);
+  assert(maxAbsDiff(logitsOf(fresh), logitsOf(expectedModel)) < 1e-5);
+  loaded.dispose();
+  disposeModel(fresh);
+  disposeModel(expectedModel);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("lora: a PEFT adapter whose settings peftlab cannot honour is refused, naming the field", async () => {
+  const dir = await Deno.makeTempDir();
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const i of [0, 1]) {
+    const path = `base_model.model.transformer.h.${i}.attn.c_attn`;
+    tensors.set(`${path}.lora_A.weight`, { shape: [2, 16], data: new Float32Array(32) });
+    tensors.set(`${path}.lora_B.weight`, { shape: [48, 2], data: new Float32Array(96) });
+  }
+  const base = { peft_type: "LORA", r: 2, lora_alpha: 2, target_modules: ["c_attn"] };
+  for (
+    const [field, value] of [
+      ["bias", "all"],
+      ["use_dora", true],
+      ["layers_to_transform", [0]],
+      ["modules_to_save", ["lm_head"]],
+    ] as const
+  ) {
+    await writePeftAdapter(dir, { ...base, [field]: value }, tensors);
+    const model = tinyModel();
+    let message = "";
+    try {
+      await loadTunedMethod(model, dir);
+    } catch (error) {
+      assert(error instanceof CheckpointError, String(error));
+      message = (error as Error).message;
+    }
+    assert(message.includes(field), `${field}: "${message}"`);
+    disposeModel(model);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("ia3: a PEFT adapter that scales queries loads and gives PEFT's logits", async () => {
+  const dir = await Deno.makeTempDir();
+  const scales = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const i of [0, 1]) {
+    scales.set(`base_model.model.transformer.h.${i}.attn.c_attn.ia3_l`, {
+      shape: [48, 1],
+      data: randomArray(48, i).map((v) => 1 + v),
+    });
+    scales.set(`base_model.model.transformer.h.${i}.mlp.c_proj.ia3_l`, {
+      shape: [1, 64],
+      data: randomArray(64, 5 + i).map((v) => 1 + v),
+    });
+  }
+  await writePeftAdapter(dir, {
+    peft_type: "IA3",
+    target_modules: ["c_attn", "mlp.c_proj"],
+    feedforward_modules: ["mlp.c_proj"],
+    fan_in_fan_out: true,
+  }, scales);
+  // Expected: c_attn's columns (and bias) times its scales; mlp.c_proj's rows times its scales.
+  const expectedModel = tinyModel(3);
+  for (const i of [0, 1]) {
+    const attn = scales.get(`base_model.model.transformer.h.${i}.attn.c_attn.ia3_l`)!.data;
+    const mlp = scales.get(`base_model.model.transformer.h.${i}.mlp.c_proj.ia3_l`)!.data;
+    const update = (name: string, factor: tf.Tensor) => {
+      const p = expectedModel.params.get(name)!;
+      const scaled = tf.tidy(() => tf.mul(p, factor));
+      p.assign(scaled);
+      scaled.dispose();
+    };
+    update(`h.${i}.attn.c_attn.weight`, tf.tensor2d(attn, [1, 48]));
+    update(`h.${i}.attn.c_attn.bias`, tf.tensor1d(attn));
+    update(`h.${i}.mlp.c_proj.weight`, tf.tensor2d(mlp, [64, 1]));
+  }
+  const fresh = tinyModel(3);
+  const loaded = await loadTunedMethod(fresh, dir);
+  assertEquals(loaded.method, "ia3");
+  assert(maxAbsDiff(logitsOf(fresh), logitsOf(expectedModel)) < 1e-5);
+  loaded.dispose();
+  disposeModel(fresh);
+  disposeModel(expectedModel);
   await Deno.remove(dir, { recursive: true });
 });

@@ -65,6 +65,7 @@ export async function writeAdapterDir(
     [adapterConfigFile]: {
       peft_type: peftType,
       task_type: "CAUSAL_LM",
+      auto_mapping: null,
       base_model_name_or_path: baseModel ?? null,
       revision: null,
       inference_mode: true,

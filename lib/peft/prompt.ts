@@ -8,7 +8,9 @@ import { CheckpointError } from "../model/safetensors.ts";
 import {
   assignData,
   expectTensor,
+  methodRecordFile,
   readAdapterConfig,
+  readJsonFile,
   readWeightsFile,
   tensorRecord,
   variableFrom,
@@ -119,15 +121,20 @@ function wrapPrompt(model: TunableModel, config: PromptConfig, prompt: tf.Variab
     async save(dir, info = {}) {
       const tensors = new Map([["prompt_embeddings", tensorRecord(prompt)]]);
       const record = { method: "prompt", config };
+      // PEFT re-runs the init when it loads an adapter (then overwrites it with the saved
+      // embeddings) and refuses TEXT without a tokenizer it can load, so TEXT is written only with
+      // one; otherwise RANDOM, which every PEFT version loads, and peftlab_method.json keeps the
+      // real init.
+      const text = config.init === "text" && info.tokenizer !== undefined;
       await writeAdapterDir(dir, record, tensors, "PROMPT_TUNING", info.baseModel, {
         num_virtual_tokens: config.softTokens,
         token_dim: model.config.nEmbd,
         num_transformer_submodules: 1,
         num_attention_heads: model.config.nHead,
         num_layers: model.config.nLayer,
-        prompt_tuning_init: peftInitName[config.init],
-        prompt_tuning_init_text: config.init === "text" ? config.initText : null,
-        tokenizer_name_or_path: info.tokenizer ?? null,
+        prompt_tuning_init: text || config.init !== "text" ? peftInitName[config.init] : "RANDOM",
+        prompt_tuning_init_text: text ? config.initText : null,
+        tokenizer_name_or_path: text ? info.tokenizer : null,
         tokenizer_kwargs: null,
       });
     },
@@ -145,6 +152,16 @@ function applyPrompt(model: TunableModel, config: PromptConfig, seed: number): A
   return wrapPrompt(model, config, prompt);
 }
 
+/** The config peftlab recorded beside the adapter (its real init), if there is one. */
+async function recordedConfig(dir: string): Promise<PromptConfig | undefined> {
+  try {
+    const record = await readJsonFile(`${dir}/${methodRecordFile}`);
+    return record.method === "prompt" ? record.config as PromptConfig : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMethod> {
   const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "PROMPT_TUNING");
   if (saved.token_dim !== model.config.nEmbd) {
@@ -159,7 +176,8 @@ async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMeth
   }
   const init = (Object.keys(peftInitName) as PromptInit[])
     .find((key) => peftInitName[key] === saved.prompt_tuning_init) ?? "random";
-  const config: PromptConfig = {
+  const recorded = await recordedConfig(dir);
+  const config: PromptConfig = recorded?.softTokens === softTokens ? recorded : {
     softTokens,
     init,
     initText: typeof saved.prompt_tuning_init_text === "string"
@@ -180,6 +198,7 @@ async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMeth
 /** Prompt tuning behind the tuning-method interface (registry name `prompt`). */
 export const prompt: TuningMethod<PromptConfig> = {
   name: "prompt",
+  peftType: "PROMPT_TUNING",
   parseConfig: parsePromptConfig,
   apply: applyPrompt,
   load: loadPrompt,

@@ -2,7 +2,7 @@
  * The one place that maps a method name to its implementation. Adding a method is one new module
  * plus one line here; the trainer and stages never branch on method names.
  */
-import { methodRecordFile, readJsonFile } from "./adapter_io.ts";
+import { adapterConfigFile, methodRecordFile, readJsonFile } from "./adapter_io.ts";
 import { ConfigError } from "./errors.ts";
 import { ia3 } from "./ia3.ts";
 import { lora } from "./lora.ts";
@@ -33,14 +33,33 @@ export function methodNamed(name: string, key = "method"): TuningMethod<unknown>
 
 /**
  * Reloads whatever `AppliedMethod.save` wrote into `dir` onto a freshly loaded base model, reading
- * the method name from `peftlab_method.json`. Throws CheckpointError when files are missing or do
- * not fit the model.
+ * the method name from `peftlab_method.json`, or, for an adapter Python PEFT saved, from
+ * `adapter_config.json`'s `peft_type`. Throws CheckpointError when files are missing or do not fit
+ * the model.
  */
 export async function loadTunedMethod(model: TunableModel, dir: string): Promise<AppliedMethod> {
-  const record = await readJsonFile(`${dir}/${methodRecordFile}`);
-  const method = methods.get(String(record.method));
-  if (!method) {
-    throw new CheckpointError(`${dir}/${methodRecordFile}`, `unknown method "${record.method}"`);
-  }
+  const recordPath = `${dir}/${methodRecordFile}`;
+  const [path, name] = await exists(recordPath)
+    ? [recordPath, String((await readJsonFile(recordPath)).method)]
+    : await peftTypeMethod(dir);
+  const method = methods.get(name);
+  if (!method) throw new CheckpointError(path, `unknown method "${name}"`);
   return await method.load(model, dir);
+}
+
+/** The registry name of the method whose `peftType` `dir`'s adapter_config.json names. */
+async function peftTypeMethod(dir: string): Promise<[string, string]> {
+  const configPath = `${dir}/${adapterConfigFile}`;
+  const peftType = (await readJsonFile(configPath)).peft_type;
+  const method = [...methods.values()].find((m) => m.peftType && m.peftType === peftType);
+  return [configPath, method?.name ?? `peft_type ${peftType}`];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

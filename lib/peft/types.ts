@@ -64,9 +64,16 @@ export interface AppliedMethod {
 
 /** Provenance written into saved adapter configs. */
 export interface SaveInfo {
-  /** `base_model_name_or_path` in PEFT's adapter_config.json. */
+  /**
+   * `base_model_name_or_path` in PEFT's adapter_config.json: where `from_pretrained` finds the base
+   * (an absolute folder or a Hub id).
+   */
   baseModel?: string;
-  /** `tokenizer_name_or_path` (prompt tuning). */
+  /**
+   * A tokenizer `AutoTokenizer.from_pretrained` loads and whose ids are the model's
+   * (`tokenizer_name_or_path`, prompt tuning with a text init). PEFT re-runs that init when it
+   * loads the adapter, so without one the saved config says RANDOM (see prompt.ts).
+   */
   tokenizer?: string;
 }
 
@@ -74,6 +81,8 @@ export interface SaveInfo {
 export interface TuningMethod<C> {
   /** Registry name. */
   name: string;
+  /** PEFT's `peft_type` of the adapters it saves (`LORA`, `IA3`, `PROMPT_TUNING`), if any. */
+  peftType?: string;
   /** Validates a raw config section; throws `ConfigError` naming the key (prefixed with `where`). */
   parseConfig(raw: Record<string, unknown>, where: string): C;
   /** Adds the method to `model` (wrappers, soft prompt) and picks the trainable variables. */

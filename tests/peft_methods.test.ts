@@ -5,6 +5,7 @@ import { createGPT2, type GPT2, type GPT2Config, lmLoss } from "../lib/model/gpt
 import { CheckpointError, readSafetensors, writeSafetensors } from "../lib/model/safetensors.ts";
 import {
   ConfigError,
+  full,
   ia3,
   loadTunedMethod,
   lora,
@@ -12,7 +13,6 @@ import {
   methods,
   type ModelShape,
   prompt,
-  select,
 } from "../lib/peft/mod.ts";
 
 await tf.setBackend("cpu");
@@ -119,13 +119,13 @@ Deno.test("lora: trainable counts on GPT-2 small follow Σ r·(in+out) over PEFT
 });
 
 Deno.test("full and ia3: trainable counts on GPT-2 small", () => {
-  const all = select.countTrainable(gpt2Small, select.parseConfig({ layers: "all" }, "f"));
+  const all = full.countTrainable(gpt2Small, full.parseConfig({ layers: "all" }, "f"));
   assertEquals(all, 124_439_808); // the published size of GPT-2 small
   const block = 2 * 768 + 768 * 2304 + 2304 + 768 * 768 + 768 + 2 * 768 + 768 * 3072 + 3072 +
     3072 * 768 + 768;
-  assertEquals(select.countTrainable(gpt2Small, select.parseConfig({}, "f")), 2 * block + 2 * 768);
+  assertEquals(full.countTrainable(gpt2Small, full.parseConfig({}, "f")), 2 * block + 2 * 768);
   assertEquals(
-    select.countTrainable(gpt2Small, select.parseConfig({ last_blocks: 1 }, "f")),
+    full.countTrainable(gpt2Small, full.parseConfig({ last_blocks: 1 }, "f")),
     block + 2 * 768,
   );
   // IA³ as PEFT counts it: q, k and v scales (3C) plus the MLP hidden scale (4C) per block
@@ -133,6 +133,30 @@ Deno.test("full and ia3: trainable counts on GPT-2 small", () => {
   // the paper's variant: k and v only
   const kv = ia3.parseConfig({ attention_scales: "kv" }, "i");
   assertEquals(ia3.countTrainable(gpt2Small, kv), 55_296);
+});
+
+Deno.test("every method: a checkpoint's n_inner sets the MLP width the trainable counts use", () => {
+  const shape = { ...gpt2Small, nInner: 1024 };
+  const lora3 = lora.parseConfig({ target_modules: ["c_fc", "mlp.c_proj"] }, "l");
+  assertEquals(lora.countTrainable(shape, lora3), 12 * 8 * 2 * (768 + 1024));
+  assertEquals(ia3.countTrainable(shape, ia3.parseConfig({}, "i")), 12 * (2304 + 1024));
+  const mlpDelta = 12 * (2 * 768 * (3072 - 1024) + (3072 - 1024)); // c_fc + c_proj weights, c_fc bias
+  const all = full.parseConfig({ layers: "all" }, "f");
+  assertEquals(full.countTrainable(shape, all), 124_439_808 - mlpDelta);
+  // …and agree with the variables apply() creates on a model that sets n_inner.
+  const model = createGPT2({ ...tinyConfig, nInner: 24 }, 1);
+  for (const [name, method] of methods) {
+    const config = method.parseConfig(
+      name === "prompt" ? { init: "vocab" } : name === "lora" ? { target_modules: ["c_fc"] } : {},
+      name,
+    );
+    const applied = method.apply(model, config, 0);
+    let trainable = 0;
+    for (const v of applied.trainable.values()) trainable += v.size;
+    assertEquals(trainable, method.countTrainable({ ...tinyConfig, nInner: 24 }, config), name);
+    applied.dispose();
+  }
+  disposeModel(model);
 });
 
 Deno.test("every method: apply() trains exactly what countTrainable() predicts and freezes the rest", () => {
@@ -159,7 +183,7 @@ Deno.test("config errors name the key", () => {
   assertEquals(e2.key, "train-lora.lora.rank");
   const e3 = assertThrows(() => prompt.parseConfig({ init: "zeros" }, "p"), ConfigError);
   assertEquals(e3.key, "p.init");
-  const e4 = assertThrows(() => select.parseConfig({ layers: 3 }, "f"), ConfigError);
+  const e4 = assertThrows(() => full.parseConfig({ layers: 3 }, "f"), ConfigError);
   assertEquals(e4.key, "f.layers");
   const model = tinyModel();
   assertThrows(
@@ -167,7 +191,7 @@ Deno.test("config errors name the key", () => {
     ConfigError,
   );
   assertThrows(
-    () => select.apply(model, select.parseConfig({ layers: ["h.9"] }, "f"), 0),
+    () => full.apply(model, full.parseConfig({ layers: ["h.9"] }, "f"), 0),
     ConfigError,
   );
   assertThrows(
@@ -489,19 +513,19 @@ Deno.test("prompt: vocab init is seeded; random init matches the embedding scale
 Deno.test("full: default trains the last blocks and ln_f; saved weights reload onto a fresh base", async () => {
   const dir = await Deno.makeTempDir();
   const model = tinyModel(3);
-  const applied = select.apply(model, select.parseConfig({ last_blocks: 1 }, "f"), 0);
+  const applied = full.apply(model, full.parseConfig({ last_blocks: 1 }, "f"), 0);
   const names = [...applied.trainable.keys()];
   assert(names.every((n) => n.startsWith("h.1.") || n.startsWith("ln_f.")));
   assertEquals(names.length, 12 + 2);
-  const patterned = select.apply(
+  const patterned = full.apply(
     model,
-    select.parseConfig({ layers: ["h.*.attn", "wpe"] }, "f"),
+    full.parseConfig({ layers: ["h.*.attn", "wpe"] }, "f"),
     0,
   );
   assertEquals([...patterned.trainable.keys()].filter((n) => n.startsWith("h.")).length, 8);
   assert(patterned.trainable.has("wpe.weight") && !patterned.trainable.has("wte.weight"));
   assert(!model.params.get("h.1.mlp.c_fc.weight")!.trainable);
-  const again = select.apply(model, select.parseConfig({ last_blocks: 1 }, "f"), 0);
+  const again = full.apply(model, full.parseConfig({ last_blocks: 1 }, "f"), 0);
   randomize(again.trainable.values(), 8, 0.05);
   const expected = logitsOf(model);
   await again.save(dir);

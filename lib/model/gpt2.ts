@@ -462,10 +462,24 @@ function validateConfig(config: GPT2Config): void {
   }
 }
 
-/** Shape of every GPT-2 parameter by Hugging Face name, in checkpoint order. */
-export function parameterShapes(config: GPT2Config): Map<string, number[]> {
-  const { nLayer, nEmbd: C, vocabSize: V, nPositions } = config;
-  const inner = config.nInner ?? 4 * C;
+/** The config fields that fix every weight's shape. */
+export type GPT2Shape = Pick<
+  GPT2Config,
+  "nLayer" | "nEmbd" | "vocabSize" | "nPositions" | "nInner"
+>;
+
+/** Hidden width of the MLP: `n_inner`, or 4·n_embd when the config leaves it out (as in Hugging Face). */
+export function mlpWidth(shape: Pick<GPT2Config, "nEmbd" | "nInner">): number {
+  return shape.nInner ?? 4 * shape.nEmbd;
+}
+
+/**
+ * Shape of every GPT-2 parameter by Hugging Face name, in checkpoint order: the one table of
+ * GPT-2's layers that loading, initialisation and the tuning methods' counts all read.
+ */
+export function parameterShapes(shape: GPT2Shape): Map<string, number[]> {
+  const { nLayer, nEmbd: C, vocabSize: V, nPositions } = shape;
+  const inner = mlpWidth(shape);
   const shapes = new Map<string, number[]>([
     ["wte.weight", [V, C]],
     ["wpe.weight", [nPositions, C]],
@@ -489,13 +503,30 @@ export function parameterShapes(config: GPT2Config): Map<string, number[]> {
   return shapes;
 }
 
-/** Names of the linear layers that `linearWrappers` can target, e.g. `h.0.attn.c_attn`. */
-export function linearLayerNames(config: GPT2Config): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < config.nLayer; i++) {
-    names.push(`h.${i}.attn.c_attn`, `h.${i}.attn.c_proj`, `h.${i}.mlp.c_fc`, `h.${i}.mlp.c_proj`);
+/** Input and output width of one linear (Conv1D) layer, whose weight is `[in, out]`. */
+export interface LinearShape {
+  /** Input features (rows of the weight). */
+  inFeatures: number;
+  /** Output features (columns of the weight). */
+  outFeatures: number;
+}
+
+/** Weight names of the layers `linearWrappers` can wrap; group 1 is the layer's name. */
+const linearWeightName = /^(h\.\d+\.(?:attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj))\.weight$/;
+
+/**
+ * The wrappable linear layers among named weight shapes (from {@link parameterShapes} or a
+ * model's `params`), in the given order, e.g. `h.0.attn.c_attn → {in: C, out: 3C}`.
+ */
+export function linearLayers(
+  weights: Iterable<readonly [string, readonly number[]]>,
+): Map<string, LinearShape> {
+  const layers = new Map<string, LinearShape>();
+  for (const [name, [inFeatures, outFeatures]] of weights) {
+    const match = linearWeightName.exec(name);
+    if (match) layers.set(match[1], { inFeatures, outFeatures });
   }
-  return names;
+  return layers;
 }
 
 /** Standard deviation of GPT-2's initial weights. */

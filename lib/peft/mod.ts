@@ -31,11 +31,11 @@ export {
   promptTrainableParams,
 } from "./prompt.ts";
 export {
-  defaultSelectConfig,
-  select,
-  type SelectConfig,
-  selectedNames,
-  selectTrainableParams,
+  defaultFullConfig,
+  full,
+  type FullConfig,
+  fullTrainableParams,
+  trainedWeightNames,
   trainedWeightsFile,
-} from "./select.ts";
+} from "./full.ts";
 export { defaultIa3Config, ia3, type Ia3Config, ia3TrainableParams } from "./ia3.ts";

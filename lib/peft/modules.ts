@@ -1,39 +1,20 @@
 /** Linear-module naming and shapes shared by the adapter methods (LoRA, IA³). */
+import { linearLayers, type LinearShape, parameterShapes } from "../model/gpt2.ts";
 import type { ModelShape, TunableModel } from "./types.ts";
 
-/** Input and output width of one linear (Conv1D) layer. */
-export interface LinearShape {
-  /** Input features (rows of the Conv1D weight `[in, out]`). */
-  inFeatures: number;
-  /** Output features. */
-  outFeatures: number;
-}
+export type { LinearShape };
 
 /**
  * Every wrappable linear layer of a GPT-2 with this shape, in block order, e.g.
- * `h.0.attn.c_attn → {in: C, out: 3C}`. The MLP width is 4C as in GPT-2.
+ * `h.0.attn.c_attn → {in: C, out: 3C}` (the MLP's width honours `nInner`).
  */
 export function linearShapesFor(shape: ModelShape): Map<string, LinearShape> {
-  const C = shape.nEmbd;
-  const layers = new Map<string, LinearShape>();
-  for (let i = 0; i < shape.nLayer; i++) {
-    layers.set(`h.${i}.attn.c_attn`, { inFeatures: C, outFeatures: 3 * C });
-    layers.set(`h.${i}.attn.c_proj`, { inFeatures: C, outFeatures: C });
-    layers.set(`h.${i}.mlp.c_fc`, { inFeatures: C, outFeatures: 4 * C });
-    layers.set(`h.${i}.mlp.c_proj`, { inFeatures: 4 * C, outFeatures: C });
-  }
-  return layers;
+  return linearLayers(parameterShapes(shape));
 }
 
 /** The linear layers of an actual model, with shapes read from its weights (`{name}.weight`). */
 export function linearShapesOf(model: TunableModel): Map<string, LinearShape> {
-  const layers = new Map<string, LinearShape>();
-  for (const [name, weight] of model.params) {
-    if (!/^h\.\d+\.(attn|mlp)\.c_(attn|proj|fc)\.weight$/.test(name)) continue;
-    const [inFeatures, outFeatures] = weight.shape;
-    layers.set(name.slice(0, -".weight".length), { inFeatures, outFeatures });
-  }
-  return layers;
+  return linearLayers([...model.params].map(([name, weight]) => [name, weight.shape] as const));
 }
 
 /**

@@ -7,7 +7,7 @@ import { ConfigError } from "./errors.ts";
 import { ia3 } from "./ia3.ts";
 import { lora } from "./lora.ts";
 import { prompt } from "./prompt.ts";
-import { select } from "./select.ts";
+import { full } from "./full.ts";
 import { CheckpointError } from "../model/safetensors.ts";
 import type { AppliedMethod, TunableModel, TuningMethod } from "./types.ts";
 
@@ -15,7 +15,7 @@ import type { AppliedMethod, TunableModel, TuningMethod } from "./types.ts";
 export const methods: Map<string, TuningMethod<unknown>> = new Map<string, TuningMethod<unknown>>([
   ["prompt", prompt as TuningMethod<unknown>],
   ["lora", lora as TuningMethod<unknown>],
-  ["full", select as TuningMethod<unknown>],
+  ["full", full as TuningMethod<unknown>],
   ["ia3", ia3 as TuningMethod<unknown>],
 ]);
 

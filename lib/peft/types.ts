@@ -2,16 +2,13 @@
  * The contract every tuning method implements (PEFT-style: a config, a layer change, and the rule
  * for which parameters train) plus the slice of the GPT-2 model the methods touch.
  *
- * The model is described structurally so that this folder depends only on the shape of
- * `lib/model/gpt2.ts`'s `GPT2`, not on its module.
+ * The model is described structurally (`TunableModel`: what `lib/model/gpt2.ts`'s `GPT2` offers);
+ * GPT-2's layer table and the linear-wrapper type are lib/model's, stated there once.
  */
 import type * as tf from "@tensorflow/tfjs-core";
+import type { LinearWrapper } from "../model/gpt2.ts";
 
-/** A replacement for one linear layer: `y = wrapper(x, base)` where `base(x) = x·W + b`. */
-export type LinearWrapper = (
-  x: tf.Tensor2D,
-  base: (x: tf.Tensor2D) => tf.Tensor2D,
-) => tf.Tensor2D;
+export type { LinearWrapper };
 
 /** The GPT-2 shape fields a method needs (a subset of `GPT2Config`). */
 export interface ModelShape {
@@ -23,6 +20,8 @@ export interface ModelShape {
   nHead: number;
   /** Vocabulary size V. */
   vocabSize: number;
+  /** Hidden width of the MLP (`n_inner`); 4·nEmbd when absent. */
+  nInner?: number;
   /** Maximum number of positions (prefix + tokens). */
   nPositions: number;
   /** Longest sequence the base was trained on, when it records one (see `usableContext`). */

@@ -1,7 +1,7 @@
 /** Pretraining a GPT-2 from scratch: every weight trains on plain language modelling. */
 import * as tf from "@tensorflow/tfjs-core";
 import { lmLoss } from "../model/gpt2.ts";
-import { select } from "../peft/select.ts";
+import { full } from "../peft/full.ts";
 import type { TrainOptions } from "./options.ts";
 import {
   ignoreLabel,
@@ -99,7 +99,7 @@ export async function pretrain(
   opts: TrainOptions,
   ctx: TrainContext = {},
 ): Promise<TrainResult> {
-  const everything = select.apply(model, { layers: "all", lastBlocks: 1 }, opts.seed);
+  const everything = full.apply(model, { layers: "all", lastBlocks: 1 }, opts.seed);
   try {
     return await train(model, everything, data, opts, ctx);
   } finally {

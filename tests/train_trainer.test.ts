@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { initEngine } from "../lib/engine/mod.ts";
 import { createGPT2, type GPT2, type GPT2Config } from "../lib/model/gpt2.ts";
-import { type AppliedMethod, lora, methods, prompt, select } from "../lib/peft/mod.ts";
+import { type AppliedMethod, full, lora, methods, prompt } from "../lib/peft/mod.ts";
 import {
   AdamW,
   clipByGlobalNorm,
@@ -232,7 +232,7 @@ Deno.test("trainer: only summary tokens are scored (loss → 0 on random documen
   // loss could never fall below ln(29) ≈ 3.4.
   const learnable = { train: oneTokenSummaries(16, 1, 1), validation: oneTokenSummaries(8, 2, 1) };
   const model = createGPT2(tinyConfig(), 2);
-  const applied = select.apply(model, select.parseConfig({ layers: "all" }, "f"), 0);
+  const applied = full.apply(model, full.parseConfig({ layers: "all" }, "f"), 0);
   const tensorsBefore = tf.memory().numTensors;
   const perStep: number[] = [];
   const lines: string[] = [];

@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs-core";
 // (on the same tfjs-core instance), which training the model needs.
 import "@tensorflow/tfjs";
 import { geluNew, layerNorm, sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
+import { ignoreLabel } from "../util/labels.ts";
 
 /** Architecture of a GPT-2 model; field names are the Hugging Face ones in camelCase. */
 export interface GPT2Config {
@@ -555,9 +556,6 @@ export function createGPT2(config: GPT2Config, seed: number): GPT2 {
   }
   return new GPT2(config, params);
 }
-
-/** Label value that `lmLoss` skips (Hugging Face's convention). */
-export const ignoreLabel = -100;
 
 /** What `lmLoss` needs of a model: its width, hidden states and the LM head (`GPT2` fits). */
 export interface LanguageModel extends Pick<GPT2, "hiddenStates" | "lmHead"> {

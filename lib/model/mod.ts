@@ -10,7 +10,6 @@ export {
   GPT2,
   type GPT2Config,
   type GPT2Shape,
-  ignoreLabel,
   KVCache,
   type LinearFn,
   linearLayers,

@@ -24,8 +24,8 @@ import type { TrainOptions } from "./options.ts";
 import { mixSeed, Rng } from "../util/random.ts";
 import { learningRateAt } from "./schedule.ts";
 
-/** Label of positions that are not scored (Hugging Face's convention). */
-export const ignoreLabel = -100;
+import { ignoreLabel } from "../util/labels.ts";
+export { ignoreLabel };
 
 /**
  * A model the trainer can run: the tunable slice plus hidden states `[B, P+T, C]` and the LM head

@@ -46,6 +46,19 @@ export interface GPT2Config {
 }
 
 /**
+ * Hugging Face's `GPT2Config` defaults for the fields a checkpoint's config.json or a pipeline's
+ * `model:` section may leave out; the one place these defaults are stated.
+ */
+export const gpt2Defaults = {
+  /** `layer_norm_epsilon`. */
+  layerNormEpsilon: 1e-5,
+  /** `activation_function`. */
+  activationFunction: "gelu_new",
+  /** `resid_pdrop` (= `embd_pdrop` = `attn_pdrop`). */
+  dropout: 0.1,
+} as const;
+
+/**
  * Longest sequence (soft prompt included) a model may train or generate on: the context its
  * weights were trained on (`trainedContext`), else `nPositions`. Positions beyond the trained
  * context have untrained embeddings, so using them is a configuration error, not a quality issue.

@@ -9,6 +9,7 @@ export {
   type ForwardOptions,
   GPT2,
   type GPT2Config,
+  gpt2Defaults,
   type GPT2Shape,
   KVCache,
   type LinearFn,

@@ -21,7 +21,7 @@ import {
   parseTrainOptions,
   pretrain,
   streamBlocks,
-  type TokenizedExample,
+  type TrainingExample,
 } from "../lib/train/mod.ts";
 import { readTokenStream, streamFile } from "../lib/stagekit/token_stream.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
@@ -40,7 +40,7 @@ async function corpusBlocks(
   dir: string,
   blockSize: number,
   validationBlocks: number,
-): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+): Promise<{ train: TrainingExample[]; validation: TrainingExample[] }> {
   const train = streamBlocks(await readTokenStream(streamFile(dir, "train")), blockSize);
   const validation = streamBlocks(await readTokenStream(streamFile(dir, "validation")), blockSize);
   return {
@@ -54,7 +54,7 @@ async function taskTextBlocks(
   dir: string,
   tokenizer: Tokenizer,
   blockSize: number,
-): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+): Promise<{ train: TrainingExample[]; validation: TrainingExample[] }> {
   const textOf = async (split: "train" | "validation") =>
     (await readSplit(dir, split)).flatMap((e) => [
       tokenizer.encode(e.document),

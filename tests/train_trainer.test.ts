@@ -15,8 +15,8 @@ import {
   parseTrainOptions,
   pretrain,
   Rng,
-  type TokenizedExample,
   train,
+  type TrainingExample,
   type TrainOptions,
   validationLossOf,
 } from "../lib/train/mod.ts";
@@ -53,7 +53,7 @@ function disposeModel(model: GPT2): void {
 const separator = 31;
 
 /** Documents of 6 random tokens; the "summary" is the first token twice (or a shifted one). */
-function examples(count: number, seed: number, shift = 0): TokenizedExample[] {
+function examples(count: number, seed: number, shift = 0): TrainingExample[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () => {
     const doc = Array.from({ length: 6 }, () => 1 + Math.floor(rng.next() * 29));
@@ -65,7 +65,7 @@ function examples(count: number, seed: number, shift = 0): TokenizedExample[] {
 }
 
 /** Documents whose summary is always the one token `target` (the only scored position). */
-function oneTokenSummaries(count: number, seed: number, target: number): TokenizedExample[] {
+function oneTokenSummaries(count: number, seed: number, target: number): TrainingExample[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () => {
     const doc = Array.from({ length: 6 }, () => 1 + Math.floor(rng.next() * 29));
@@ -360,7 +360,7 @@ Deno.test("early stopping: stops after `patience` worse validations and restores
   // better training works, the worse validation gets, from the first step on.
   const config = tinyConfig({ vocabSize: 2 });
   const document = [0, 1, 1, 0, 1, 0, 0, 1];
-  const scoredLast = (target: number): TokenizedExample => {
+  const scoredLast = (target: number): TrainingExample => {
     const ids = [...document, target];
     return { ids, labels: ids.map((id, i) => (i === document.length ? id : -100)) };
   };

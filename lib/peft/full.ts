@@ -62,7 +62,7 @@ function patternRegex(pattern: string): RegExp {
 }
 
 /** The concrete patterns a config stands for on a model with `nLayer` blocks. */
-export function trainedPatterns(config: FullConfig, nLayer: number): string[] {
+function trainedPatterns(config: FullConfig, nLayer: number): string[] {
   if (config.layers === "all") return ["*"];
   if (config.layers) return config.layers;
   if (config.lastBlocks > nLayer) {
@@ -79,7 +79,7 @@ export function trainedPatterns(config: FullConfig, nLayer: number): string[] {
 }
 
 /** Names (in model order) of the weights that train under the config; throws ConfigError if a pattern matches none. */
-export function trainedWeightNames(names: string[], config: FullConfig, nLayer: number): string[] {
+function trainedWeightNames(names: string[], config: FullConfig, nLayer: number): string[] {
   const patterns = trainedPatterns(config, nLayer);
   const regexes = patterns.map(patternRegex);
   regexes.forEach((regex, i) => {
@@ -91,7 +91,7 @@ export function trainedWeightNames(names: string[], config: FullConfig, nLayer: 
 }
 
 /** Parameters that train under this config on a model of this shape. */
-export function fullTrainableParams(shape: ModelShape, config: FullConfig): number {
+function fullTrainableParams(shape: ModelShape, config: FullConfig): number {
   const shapes = parameterShapes(shape);
   let total = 0;
   for (const name of trainedWeightNames([...shapes.keys()], config, shape.nLayer)) {

@@ -114,7 +114,7 @@ function plan(layers: Map<string, LinearShape>, config: Ia3Config): Map<string, 
  * Learned scales: the output width of each non-feed-forward target (3C per c_attn, 2C with
  * `attention_scales: kv`) plus the input width of each feed-forward target.
  */
-export function ia3TrainableParams(shape: ModelShape, config: Ia3Config): number {
+function ia3TrainableParams(shape: ModelShape, config: Ia3Config): number {
   let total = 0;
   for (const p of plan(linearShapesFor(shape), config).values()) total += p.learned;
   return total;

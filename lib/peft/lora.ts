@@ -126,7 +126,7 @@ function planLora(layers: Map<string, LinearShape>, config: LoraConfig): Map<str
 }
 
 /** Σ r·(in + out) over the targeted layers of a model with this shape. */
-export function loraTrainableParams(shape: ModelShape, config: LoraConfig): number {
+function loraTrainableParams(shape: ModelShape, config: LoraConfig): number {
   let total = 0;
   for (const { shape: layer, r } of planLora(linearShapesFor(shape), config).values()) {
     total += r * (layer.inFeatures + layer.outFeatures);

@@ -67,7 +67,7 @@ function parsePromptConfig(raw: Record<string, unknown>, where: string): PromptC
 }
 
 /** P · C: soft tokens times the embedding width. */
-export function promptTrainableParams(shape: ModelShape, config: PromptConfig): number {
+function promptTrainableParams(shape: ModelShape, config: PromptConfig): number {
   return config.softTokens * shape.nEmbd;
 }
 

@@ -262,6 +262,32 @@ function lossAndGrads(model: GPT2, variables: Map<string, tf.Variable>) {
   );
 }
 
+Deno.test("every method: training steps leave no tensor behind, dropout on", () => {
+  for (const [name, method] of methods) {
+    const model = tinyModel(2);
+    const raw = name === "prompt" ? { init: "vocab" } : name === "lora" ? { dropout: 0.1 } : {};
+    const applied = method.apply(model, method.parseConfig(raw, name), 0);
+    const counts: number[] = [];
+    for (let step = 1; step <= 3; step++) {
+      applied.setTraining?.(true, step);
+      const { value, grads } = tf.variableGrads(
+        () =>
+          lmLoss(model, tf.tensor2d(ids, undefined, "int32"), ids, {
+            prefix: applied.prefix?.(ids.length),
+            training: true,
+            seed: step,
+          }),
+        [...applied.trainable.values()],
+      );
+      tf.dispose([value, ...Object.values(grads)]);
+      counts.push(tf.memory().numTensors);
+    }
+    assertEquals(new Set(counts).size, 1, `${name}: ${counts}`);
+    applied.dispose();
+    disposeModel(model);
+  }
+});
+
 Deno.test("lora: gradients of A and B are the merged weight's gradient projected onto them", () => {
   const model = tinyModel(6);
   const applied = lora.apply(model, lora.parseConfig({ r: 2, alpha: 6 }, "l"), 1);

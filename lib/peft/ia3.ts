@@ -12,7 +12,7 @@ import {
   methodRecordFile,
   parseSavedConfig,
   readAdapterConfig,
-  readJsonFile,
+  readMethodRecord,
   readWeightsFile,
   variableFrom,
   writeAdapterDir,
@@ -226,17 +226,6 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
   };
 }
 
-/** The variant a saved adapter was trained with: peftlab's record says, PEFT's own files are `qkv`. */
-async function savedAttentionScales(dir: string): Promise<Ia3AttentionScales> {
-  try {
-    const record = await readJsonFile(`${dir}/${methodRecordFile}`);
-    const config = record.config as Partial<Ia3Config> | undefined;
-    return config?.attentionScales === "kv" ? "kv" : "qkv";
-  } catch {
-    return "qkv";
-  }
-}
-
 async function loadIa3(model: TunableModel, dir: string): Promise<AppliedMethod> {
   const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "IA3");
   const extra = saved.modules_to_save;
@@ -251,7 +240,9 @@ async function loadIa3(model: TunableModel, dir: string): Promise<AppliedMethod>
       target_modules: saved.target_modules,
       feedforward_modules: saved.feedforward_modules,
     }, ""));
-  config.attentionScales = await savedAttentionScales(dir);
+  // The variant: peftlab's record says; an adapter PEFT saved scales q, k and v.
+  const recorded = (await readMethodRecord(dir))?.config as Partial<Ia3Config> | undefined;
+  config.attentionScales = recorded?.attentionScales === "kv" ? "kv" : "qkv";
   const tensors = await readWeightsFile(weightsPath);
   const plans = plan(linearShapesOf(model), config);
   const applied = applyIa3(model, config, 0);

@@ -8,9 +8,8 @@ import { CheckpointError } from "../model/safetensors.ts";
 import {
   assignData,
   expectTensor,
-  methodRecordFile,
   readAdapterConfig,
-  readJsonFile,
+  readMethodRecord,
   readWeightsFile,
   tensorRecord,
   variableFrom,
@@ -152,16 +151,6 @@ function applyPrompt(model: TunableModel, config: PromptConfig, seed: number): A
   return wrapPrompt(model, config, prompt);
 }
 
-/** The config peftlab recorded beside the adapter (its real init), if there is one. */
-async function recordedConfig(dir: string): Promise<PromptConfig | undefined> {
-  try {
-    const record = await readJsonFile(`${dir}/${methodRecordFile}`);
-    return record.method === "prompt" ? record.config as PromptConfig : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMethod> {
   const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "PROMPT_TUNING");
   if (saved.token_dim !== model.config.nEmbd) {
@@ -176,7 +165,9 @@ async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMeth
   }
   const init = (Object.keys(peftInitName) as PromptInit[])
     .find((key) => peftInitName[key] === saved.prompt_tuning_init) ?? "random";
-  const recorded = await recordedConfig(dir);
+  // peftlab's record keeps the real init (the saved config may say RANDOM, see save).
+  const record = await readMethodRecord(dir);
+  const recorded = record?.method === "prompt" ? record.config as PromptConfig : undefined;
   const config: PromptConfig = recorded?.softTokens === softTokens ? recorded : {
     softTokens,
     init,

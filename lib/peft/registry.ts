@@ -2,7 +2,12 @@
  * The one place that maps a method name to its implementation. Adding a method is one new module
  * plus one line here; the trainer and stages never branch on method names.
  */
-import { adapterConfigFile, methodRecordFile, readJsonFile } from "./adapter_io.ts";
+import {
+  adapterConfigFile,
+  methodRecordFile,
+  readJsonFile,
+  readMethodRecord,
+} from "./adapter_io.ts";
 import { ConfigError } from "./errors.ts";
 import { ia3 } from "./ia3.ts";
 import { lora } from "./lora.ts";
@@ -38,9 +43,9 @@ export function methodNamed(name: string, key = "method"): TuningMethod<unknown>
  * the model.
  */
 export async function loadTunedMethod(model: TunableModel, dir: string): Promise<AppliedMethod> {
-  const recordPath = `${dir}/${methodRecordFile}`;
-  const [path, name] = await exists(recordPath)
-    ? [recordPath, String((await readJsonFile(recordPath)).method)]
+  const record = await readMethodRecord(dir);
+  const [path, name] = record
+    ? [`${dir}/${methodRecordFile}`, record.method]
     : await peftTypeMethod(dir);
   const method = methods.get(name);
   if (!method) throw new CheckpointError(path, `unknown method "${name}"`);
@@ -53,13 +58,4 @@ async function peftTypeMethod(dir: string): Promise<[string, string]> {
   const peftType = (await readJsonFile(configPath)).peft_type;
   const method = [...methods.values()].find((m) => m.peftType && m.peftType === peftType);
   return [configPath, method?.name ?? `peft_type ${peftType}`];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

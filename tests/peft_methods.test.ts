@@ -331,6 +331,62 @@ Deno.test("lora: gradients of A and B are the merged weight's gradient projected
   disposeModel(model);
 });
 
+Deno.test("ia3: gradients of the scales are the merged weights' gradients projected onto them", () => {
+  const model = tinyModel(6);
+  const blocks = [0, 1]; // block 0's scales also test the input gradients block 1 passes down
+  const names = blocks.flatMap((
+    b,
+  ) => [`h.${b}.attn.c_attn.weight`, `h.${b}.attn.c_attn.bias`, `h.${b}.mlp.c_proj.weight`]);
+  randomize(blocks.map((b) => model.params.get(`h.${b}.attn.c_attn.bias`)!), 3, 0.2);
+  const original = new Map(names.map((n) => [n, model.params.get(n)!.arraySync()]));
+  const applied = ia3.apply(model, ia3.parseConfig({}, "i"), 0);
+  randomize(applied.trainable.values(), 13, 0.2);
+  const adapter = lossAndGrads(model, applied.trainable);
+  const gradOf = (key: string) =>
+    adapter.grads[applied.trainable.get(key)!.name].arraySync() as number[];
+  const scaleGrads = blocks.map((b) => [
+    gradOf(`h.${b}.attn.c_attn.ia3_l`), // (48)
+    gradOf(`h.${b}.mlp.c_proj.ia3_l`), // (64)
+  ]);
+  applied.merge!();
+  const weights = new Map(names.map((n) => [n, model.params.get(n)!]));
+  for (const w of weights.values()) w.trainable = true;
+  const merged = lossAndGrads(model, weights);
+  assertAlmostEquals(adapter.value.dataSync()[0], merged.value.dataSync()[0], 1e-5);
+  const mergedGrad = (n: string) => merged.grads[weights.get(n)!.name].arraySync();
+  let worst = 0;
+  let largest = 0;
+  const check = (actual: number, expected: number) => {
+    worst = Math.max(worst, Math.abs(actual - expected));
+    largest = Math.max(largest, Math.abs(expected));
+  };
+  for (const b of blocks) {
+    const [attnGrad, mlpGrad] = scaleGrads[b];
+    const attnW = original.get(`h.${b}.attn.c_attn.weight`) as number[][];
+    const attnB = original.get(`h.${b}.attn.c_attn.bias`) as number[];
+    const mlpW = original.get(`h.${b}.mlp.c_proj.weight`) as number[][];
+    const gW = mergedGrad(`h.${b}.attn.c_attn.weight`) as number[][];
+    const gB = mergedGrad(`h.${b}.attn.c_attn.bias`) as number[];
+    const gMlp = mergedGrad(`h.${b}.mlp.c_proj.weight`) as number[][];
+    for (let j = 0; j < 48; j++) { // output scale: W' = W·diag(l), b' = b·l
+      let expected = gB[j] * attnB[j];
+      for (let i = 0; i < 16; i++) expected += gW[i][j] * attnW[i][j];
+      check(attnGrad[j], expected);
+    }
+    for (let i = 0; i < 64; i++) { // input scale: W' = diag(l)·W
+      let expected = 0;
+      for (let j = 0; j < 16; j++) expected += gMlp[i][j] * mlpW[i][j];
+      check(mlpGrad[i], expected);
+    }
+  }
+  assert(largest > 1e-3, "the gradients must not be trivially zero");
+  assert(worst < 1e-4 * largest + 1e-6, `max difference ${worst} (largest ${largest})`);
+  tf.dispose([adapter.value, merged.value, ...Object.values(adapter.grads)]);
+  tf.dispose(Object.values(merged.grads));
+  applied.dispose();
+  disposeModel(model);
+});
+
 Deno.test("lora: dropout reaches only the adapter input, on the same path as without it", () => {
   const model = tinyModel(8);
   const base = logitsOf(model);

@@ -6,6 +6,7 @@
  * ones, so both variants save PEFT's `[3C, 1]` `ia3_l` and load in PEFT unchanged.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { LinearFn } from "../model/gpt2.ts";
 import { CheckpointError } from "../model/safetensors.ts";
 import {
   expectTensor,
@@ -150,6 +151,62 @@ function scaledParameters(
   ];
 }
 
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * `base(x·l)` rows `[N, out]` for a frozen base `x·W + b` (a feed-forward target), keeping only x
+ * and l for back-propagation: with g = dy·Wᵀ, dx = g·l and dl = Σ_rows g·x. tfjs's own ops would
+ * also keep x·l `[N, in]` for W's gradient, which a frozen W never needs; no [in, out] tensor
+ * is formed.
+ */
+function scaledInput(
+  x: tf.Tensor2D,
+  scale: tf.Tensor1D,
+  weight: tf.Tensor,
+  base: LinearFn,
+): tf.Tensor2D {
+  const op = tf.customGrad(
+    ((input: tf.Tensor2D, l: tf.Tensor1D, save: (t: tf.Tensor[]) => void) => {
+      save([input, l]);
+      return {
+        value: base(tf.mul(input, l)), // (N, out)
+        gradFunc: (dy: tf.Tensor2D, [savedInput, savedScale]: tf.Tensor[]) => {
+          const back = tf.matMul(dy, weight, false, true); // (N, in)
+          return [tf.mul(back, savedScale), tf.sum(tf.mul(back, savedInput), 0)];
+        },
+      };
+    }) as unknown as CustomGradFn,
+  ) as (x: tf.Tensor, l: tf.Tensor) => tf.Tensor2D;
+  return op(x, scale);
+}
+
+/**
+ * `base(x)·l` rows `[N, out]` for a frozen base `x·W + b` (the bias scales too, as in PEFT),
+ * keeping only base(x) and l for back-propagation: dx = (dy·l)·Wᵀ and dl = Σ_rows dy·base(x).
+ * tfjs's own ops would keep x and the product before the bias as well.
+ */
+function scaledOutput(
+  x: tf.Tensor2D,
+  scale: tf.Tensor1D,
+  weight: tf.Tensor,
+  base: LinearFn,
+): tf.Tensor2D {
+  const op = tf.customGrad(
+    ((input: tf.Tensor2D, l: tf.Tensor1D, save: (t: tf.Tensor[]) => void) => {
+      const unscaled = base(input); // (N, out)
+      save([unscaled, l]);
+      return {
+        value: tf.mul(unscaled, l), // (N, out)
+        gradFunc: (dy: tf.Tensor2D, [savedUnscaled, savedScale]: tf.Tensor[]) => [
+          tf.matMul(tf.mul(dy, savedScale), weight, false, true), // (N, in)
+          tf.sum(tf.mul(dy, savedUnscaled), 0), // (out)
+        ],
+      };
+    }) as unknown as CustomGradFn,
+  ) as (x: tf.Tensor, l: tf.Tensor) => tf.Tensor2D;
+  return op(x, scale);
+}
+
 function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): AppliedMethod {
   const plans = plan(linearShapesOf(model), config);
   for (const p of model.params.values()) p.trainable = false;
@@ -163,14 +220,14 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
     });
   }
   for (const layer of layers) {
-    // PEFT's form: the frozen base as it is, its input (feed-forward) or output rescaled; the
-    // scales' gradients are reductions over rows, never an [in, out] tensor.
+    // PEFT's form: the frozen base as it is, its input (feed-forward) or output rescaled.
+    const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
     model.linearWrappers.set(
       layer.module,
       (x, base) =>
         layer.plan.feedforward
-          ? base(tf.mul(x, layer.scale)) // (N, in)·l → (N, out)
-          : tf.mul(base(x), fullScale(layer)), // (N, out)·l
+          ? scaledInput(x, layer.scale as tf.Tensor1D, weight, base) // base(x·l)
+          : scaledOutput(x, fullScale(layer), weight, base), // base(x)·l
     );
   }
   let merged = false;

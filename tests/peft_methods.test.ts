@@ -262,6 +262,27 @@ function lossAndGrads(model: GPT2, variables: Map<string, tf.Variable>) {
   );
 }
 
+/** Compares gradients with their expected values, to 1e-4 of the largest expected one. */
+function gradientComparison() {
+  let worst = 0;
+  let largest = 0;
+  return {
+    check(actual: number, expected: number): void {
+      worst = Math.max(worst, Math.abs(actual - expected));
+      largest = Math.max(largest, Math.abs(expected));
+    },
+    assertClose(): void {
+      assert(largest > 1e-3, "the gradients must not be trivially zero");
+      assert(worst < 1e-4 * largest + 1e-6, `max difference ${worst} (largest ${largest})`);
+    },
+  };
+}
+
+/** Frees what `lossAndGrads` returned. */
+function disposeResults(...results: ReturnType<typeof lossAndGrads>[]): void {
+  for (const { value, grads } of results) tf.dispose([value, ...Object.values(grads)]);
+}
+
 Deno.test("every method: training steps leave no tensor behind, dropout on", () => {
   for (const [name, method] of methods) {
     const model = tinyModel(2);
@@ -279,7 +300,7 @@ Deno.test("every method: training steps leave no tensor behind, dropout on", () 
           }),
         [...applied.trainable.values()],
       );
-      tf.dispose([value, ...Object.values(grads)]);
+      disposeResults({ value, grads });
       counts.push(tf.memory().numTensors);
     }
     assertEquals(new Set(counts).size, 1, `${name}: ${counts}`);
@@ -307,26 +328,21 @@ Deno.test("lora: gradients of A and B are the merged weight's gradient projected
     .arraySync() as number[][];
   const gradB = adapter.grads[applied.trainable.get("h.1.attn.c_attn.lora_B")!.name]
     .arraySync() as number[][];
-  let worst = 0;
-  let largest = 0;
+  const comparison = gradientComparison();
   for (let r = 0; r < 2; r++) {
     for (let i = 0; i < 16; i++) { // dL/dA[r][i] = s·Σ_o G[i][o]·B[o][r]
       let expected = 0;
       for (let o = 0; o < 48; o++) expected += scaling * g[i][o] * b[o][r];
-      worst = Math.max(worst, Math.abs(gradA[r][i] - expected));
-      largest = Math.max(largest, Math.abs(expected));
+      comparison.check(gradA[r][i], expected);
     }
     for (let o = 0; o < 48; o++) { // dL/dB[o][r] = s·Σ_i G[i][o]·A[r][i]
       let expected = 0;
       for (let i = 0; i < 16; i++) expected += scaling * g[i][o] * a[r][i];
-      worst = Math.max(worst, Math.abs(gradB[o][r] - expected));
-      largest = Math.max(largest, Math.abs(expected));
+      comparison.check(gradB[o][r], expected);
     }
   }
-  assert(largest > 1e-3, "the gradients must not be trivially zero");
-  assert(worst < 1e-4 * largest + 1e-6, `max difference ${worst} (largest ${largest})`);
-  tf.dispose([adapter.value, merged.value, ...Object.values(adapter.grads)]);
-  tf.dispose(Object.values(merged.grads));
+  comparison.assertClose();
+  disposeResults(adapter, merged);
   applied.dispose();
   disposeModel(model);
 });
@@ -354,12 +370,7 @@ Deno.test("ia3: gradients of the scales are the merged weights' gradients projec
   const merged = lossAndGrads(model, weights);
   assertAlmostEquals(adapter.value.dataSync()[0], merged.value.dataSync()[0], 1e-5);
   const mergedGrad = (n: string) => merged.grads[weights.get(n)!.name].arraySync();
-  let worst = 0;
-  let largest = 0;
-  const check = (actual: number, expected: number) => {
-    worst = Math.max(worst, Math.abs(actual - expected));
-    largest = Math.max(largest, Math.abs(expected));
-  };
+  const comparison = gradientComparison();
   for (const b of blocks) {
     const [attnGrad, mlpGrad] = scaleGrads[b];
     const attnW = original.get(`h.${b}.attn.c_attn.weight`) as number[][];
@@ -371,18 +382,16 @@ Deno.test("ia3: gradients of the scales are the merged weights' gradients projec
     for (let j = 0; j < 48; j++) { // output scale: W' = W·diag(l), b' = b·l
       let expected = gB[j] * attnB[j];
       for (let i = 0; i < 16; i++) expected += gW[i][j] * attnW[i][j];
-      check(attnGrad[j], expected);
+      comparison.check(attnGrad[j], expected);
     }
     for (let i = 0; i < 64; i++) { // input scale: W' = diag(l)·W
       let expected = 0;
       for (let j = 0; j < 16; j++) expected += gMlp[i][j] * mlpW[i][j];
-      check(mlpGrad[i], expected);
+      comparison.check(mlpGrad[i], expected);
     }
   }
-  assert(largest > 1e-3, "the gradients must not be trivially zero");
-  assert(worst < 1e-4 * largest + 1e-6, `max difference ${worst} (largest ${largest})`);
-  tf.dispose([adapter.value, merged.value, ...Object.values(adapter.grads)]);
-  tf.dispose(Object.values(merged.grads));
+  comparison.assertClose();
+  disposeResults(adapter, merged);
   applied.dispose();
   disposeModel(model);
 });

@@ -154,52 +154,38 @@ function scaledParameters(
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
 /**
- * `base(x·l)` rows `[N, out]` for a frozen base `x·W + b` (a feed-forward target), keeping only x
- * and l for back-propagation: with g = dy·Wᵀ, dx = g·l and dl = Σ_rows g·x. tfjs's own ops would
- * also keep x·l `[N, in]` for W's gradient, which a frozen W never needs; no [in, out] tensor
- * is formed.
+ * IA³'s rescaled frozen layer `x·W + b`, rows `[N, in]` → `[N, out]`, as one custom-gradient op
+ * that keeps only what the gradients need. A feed-forward target computes base(x·l) and keeps x
+ * (with g = dy·Wᵀ: dx = g·l, dl = Σ_rows g·x); any other computes base(x)·l, the bias scaled too as
+ * in PEFT, and keeps base(x) (dx = (dy·l)·Wᵀ, dl = Σ_rows dy·base(x)). tfjs's own ops would also
+ * keep x·l, x and the product before the bias; no [in, out] tensor is formed either way.
  */
-function scaledInput(
+function scaledLinear(
   x: tf.Tensor2D,
   scale: tf.Tensor1D,
   weight: tf.Tensor,
   base: LinearFn,
+  feedforward: boolean,
 ): tf.Tensor2D {
   const op = tf.customGrad(
     ((input: tf.Tensor2D, l: tf.Tensor1D, save: (t: tf.Tensor[]) => void) => {
-      save([input, l]);
-      return {
-        value: base(tf.mul(input, l)), // (N, out)
-        gradFunc: (dy: tf.Tensor2D, [savedInput, savedScale]: tf.Tensor[]) => {
-          const back = tf.matMul(dy, weight, false, true); // (N, in)
-          return [tf.mul(back, savedScale), tf.sum(tf.mul(back, savedInput), 0)];
-        },
-      };
-    }) as unknown as CustomGradFn,
-  ) as (x: tf.Tensor, l: tf.Tensor) => tf.Tensor2D;
-  return op(x, scale);
-}
-
-/**
- * `base(x)·l` rows `[N, out]` for a frozen base `x·W + b` (the bias scales too, as in PEFT),
- * keeping only base(x) and l for back-propagation: dx = (dy·l)·Wᵀ and dl = Σ_rows dy·base(x).
- * tfjs's own ops would keep x and the product before the bias as well.
- */
-function scaledOutput(
-  x: tf.Tensor2D,
-  scale: tf.Tensor1D,
-  weight: tf.Tensor,
-  base: LinearFn,
-): tf.Tensor2D {
-  const op = tf.customGrad(
-    ((input: tf.Tensor2D, l: tf.Tensor1D, save: (t: tf.Tensor[]) => void) => {
+      if (feedforward) {
+        save([input, l]);
+        return {
+          value: base(tf.mul(input, l)), // (N, out)
+          gradFunc: (dy: tf.Tensor2D, [kept, savedScale]: tf.Tensor[]) => {
+            const back = tf.matMul(dy, weight, false, true); // (N, in)
+            return [tf.mul(back, savedScale), tf.sum(tf.mul(back, kept), 0)];
+          },
+        };
+      }
       const unscaled = base(input); // (N, out)
       save([unscaled, l]);
       return {
         value: tf.mul(unscaled, l), // (N, out)
-        gradFunc: (dy: tf.Tensor2D, [savedUnscaled, savedScale]: tf.Tensor[]) => [
+        gradFunc: (dy: tf.Tensor2D, [kept, savedScale]: tf.Tensor[]) => [
           tf.matMul(tf.mul(dy, savedScale), weight, false, true), // (N, in)
-          tf.sum(tf.mul(dy, savedUnscaled), 0), // (out)
+          tf.sum(tf.mul(dy, kept), 0), // (out)
         ],
       };
     }) as unknown as CustomGradFn,
@@ -224,10 +210,7 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
     const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
     model.linearWrappers.set(
       layer.module,
-      (x, base) =>
-        layer.plan.feedforward
-          ? scaledInput(x, layer.scale as tf.Tensor1D, weight, base) // base(x·l)
-          : scaledOutput(x, fullScale(layer), weight, base), // base(x)·l
+      (x, base) => scaledLinear(x, fullScale(layer), weight, base, layer.plan.feedforward),
     );
   }
   let merged = false;

@@ -7,7 +7,13 @@
  * @module
  */
 import { join } from "node:path";
-import { createGPT2, type GPT2, loadCheckpoint, saveCheckpoint } from "../lib/model/mod.ts";
+import {
+  createGPT2,
+  type GPT2,
+  gpt2Defaults,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "../lib/model/mod.ts";
 import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
 import {
   languageModelExamples,
@@ -15,7 +21,7 @@ import {
   parseTrainOptions,
   pretrain,
   streamBlocks,
-  type TokenizedExample,
+  type TrainingExample,
 } from "../lib/train/mod.ts";
 import { readTokenStream, streamFile } from "../lib/stagekit/token_stream.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
@@ -34,7 +40,7 @@ async function corpusBlocks(
   dir: string,
   blockSize: number,
   validationBlocks: number,
-): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+): Promise<{ train: TrainingExample[]; validation: TrainingExample[] }> {
   const train = streamBlocks(await readTokenStream(streamFile(dir, "train")), blockSize);
   const validation = streamBlocks(await readTokenStream(streamFile(dir, "validation")), blockSize);
   return {
@@ -48,7 +54,7 @@ async function taskTextBlocks(
   dir: string,
   tokenizer: Tokenizer,
   blockSize: number,
-): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+): Promise<{ train: TrainingExample[]; validation: TrainingExample[] }> {
   const textOf = async (split: "train" | "validation") =>
     (await readSplit(dir, split)).flatMap((e) => [
       tokenizer.encode(e.document),
@@ -95,9 +101,12 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       nEmbd: modelParams.integer("n_embd", undefined, 1),
       nPositions: modelParams.integer("n_positions", undefined, 2),
       vocabSize: tokenizer.vocabSize,
-      layerNormEpsilon: modelParams.number("layer_norm_epsilon", 1e-5),
-      activationFunction: modelParams.string("activation_function", "gelu_new"),
-      dropout: modelParams.number("dropout", 0),
+      layerNormEpsilon: modelParams.number("layer_norm_epsilon", gpt2Defaults.layerNormEpsilon),
+      activationFunction: modelParams.string(
+        "activation_function",
+        gpt2Defaults.activationFunction,
+      ),
+      dropout: modelParams.number("dropout", gpt2Defaults.dropout),
     }, seed);
     const blockSize = params.integer("block_size", undefined, 2);
     if (blockSize > model.config.nPositions) {

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { loadCheckpoint } from "../lib/model/mod.ts";
 import { defaultPromptInitText, methodNamed } from "../lib/peft/mod.ts";
-import { loadTokenizer } from "../lib/tokenizer/mod.ts";
+import { CompactTokenizer, loadTokenizer } from "../lib/tokenizer/mod.ts";
 import { parseTrainOptions, train } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
@@ -76,7 +76,13 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     progress: trainProgress(ctx.progress),
     threads: engine.threads,
   });
-  await applied.save(join(ctx.outDir, adapterDirName), { baseModel: modelDirName });
+  // PEFT finds the base by this absolute path. It re-runs a text init with `tokenizer`: a compact
+  // vocabulary's ids are peftlab's own, so only a plain BPE (saved beside the base) is named.
+  const baseDir = resolve(pretrainDir, modelDirName);
+  await applied.save(join(ctx.outDir, adapterDirName), {
+    baseModel: baseDir,
+    tokenizer: tokenizer instanceof CompactTokenizer ? undefined : baseDir,
+  });
   return {
     metrics: {
       method: method.name,

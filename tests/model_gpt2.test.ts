@@ -12,9 +12,10 @@ import {
   type GPT2,
   type GPT2Config,
   KVCache,
-  linearLayerNames,
+  linearLayers,
   lmLoss,
   ModelInputError,
+  parameterShapes,
 } from "../lib/model/mod.ts";
 import { dropoutKeepingMask } from "../lib/model/gpt2.ts";
 
@@ -227,11 +228,24 @@ Deno.test("forward: a soft prompt equal to token embeddings gives the logits of 
   dispose(model);
 });
 
+Deno.test("shapes: n_inner sets the MLP width in the one layer table, and the model follows it", () => {
+  const config = { ...tinyConfig, nInner: 20 };
+  const shapes = parameterShapes(config);
+  assertEquals(shapes.get("h.0.mlp.c_fc.weight"), [8, 20]);
+  assertEquals(shapes.get("h.1.mlp.c_proj.weight"), [20, 8]);
+  assertEquals(linearLayers(shapes).get("h.1.mlp.c_proj"), { inFeatures: 20, outFeatures: 8 });
+  assertEquals(parameterShapes(tinyConfig).get("h.0.mlp.c_fc.weight"), [8, 32]); // 4·n_embd
+  const model = roughModel(config);
+  for (const [name, shape] of shapes) assertEquals(model.param(name).shape, shape, name);
+  assertEquals(logits(model, [[1, 2, 3]]).length, 3 * tinyConfig.vocabSize);
+  dispose(model);
+});
+
 Deno.test("forward: linearWrappers replace exactly the named layer", () => {
   const model = roughModel();
   const ids = [[1, 2, 3]];
   const base = logits(model, ids);
-  assertEquals(linearLayerNames(tinyConfig).length, 8);
+  assertEquals(linearLayers(parameterShapes(tinyConfig)).size, 8);
   const seen: number[][] = [];
   model.linearWrappers.set("h.1.mlp.c_fc", (x, layer) => {
     seen.push(x.shape);

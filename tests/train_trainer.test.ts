@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { initEngine } from "../lib/engine/mod.ts";
 import { createGPT2, type GPT2, type GPT2Config } from "../lib/model/gpt2.ts";
-import { type AppliedMethod, lora, methods, prompt, select } from "../lib/peft/mod.ts";
+import { type AppliedMethod, full, lora, methods, prompt } from "../lib/peft/mod.ts";
 import {
   AdamW,
   clipByGlobalNorm,
@@ -15,8 +15,8 @@ import {
   parseTrainOptions,
   pretrain,
   Rng,
-  type TokenizedExample,
   train,
+  type TrainingExample,
   type TrainOptions,
   validationLossOf,
 } from "../lib/train/mod.ts";
@@ -53,7 +53,7 @@ function disposeModel(model: GPT2): void {
 const separator = 31;
 
 /** Documents of 6 random tokens; the "summary" is the first token twice (or a shifted one). */
-function examples(count: number, seed: number, shift = 0): TokenizedExample[] {
+function examples(count: number, seed: number, shift = 0): TrainingExample[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () => {
     const doc = Array.from({ length: 6 }, () => 1 + Math.floor(rng.next() * 29));
@@ -65,7 +65,7 @@ function examples(count: number, seed: number, shift = 0): TokenizedExample[] {
 }
 
 /** Documents whose summary is always the one token `target` (the only scored position). */
-function oneTokenSummaries(count: number, seed: number, target: number): TokenizedExample[] {
+function oneTokenSummaries(count: number, seed: number, target: number): TrainingExample[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () => {
     const doc = Array.from({ length: 6 }, () => 1 + Math.floor(rng.next() * 29));
@@ -232,7 +232,7 @@ Deno.test("trainer: only summary tokens are scored (loss → 0 on random documen
   // loss could never fall below ln(29) ≈ 3.4.
   const learnable = { train: oneTokenSummaries(16, 1, 1), validation: oneTokenSummaries(8, 2, 1) };
   const model = createGPT2(tinyConfig(), 2);
-  const applied = select.apply(model, select.parseConfig({ layers: "all" }, "f"), 0);
+  const applied = full.apply(model, full.parseConfig({ layers: "all" }, "f"), 0);
   const tensorsBefore = tf.memory().numTensors;
   const perStep: number[] = [];
   const lines: string[] = [];
@@ -360,7 +360,7 @@ Deno.test("early stopping: stops after `patience` worse validations and restores
   // better training works, the worse validation gets, from the first step on.
   const config = tinyConfig({ vocabSize: 2 });
   const document = [0, 1, 1, 0, 1, 0, 0, 1];
-  const scoredLast = (target: number): TokenizedExample => {
+  const scoredLast = (target: number): TrainingExample => {
     const ids = [...document, target];
     return { ids, labels: ids.map((id, i) => (i === document.length ? id : -100)) };
   };

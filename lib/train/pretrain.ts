@@ -1,14 +1,14 @@
 /** Pretraining a GPT-2 from scratch: every weight trains on plain language modelling. */
 import * as tf from "@tensorflow/tfjs-core";
 import { lmLoss } from "../model/gpt2.ts";
-import { select } from "../peft/select.ts";
+import { full } from "../peft/full.ts";
 import type { TrainOptions } from "./options.ts";
 import {
   ignoreLabel,
-  type TokenizedExample,
   train,
   type TrainableModel,
   type TrainContext,
+  type TrainingExample,
   type TrainResult,
 } from "./trainer.ts";
 
@@ -21,13 +21,13 @@ export function languageModelExamples(
   sequences: number[][],
   blockSize: number,
   eosId: number,
-): TokenizedExample[] {
+): TrainingExample[] {
   if (!(Number.isInteger(blockSize) && blockSize >= 2)) {
     throw new RangeError(`blockSize must be an integer ≥ 2, got ${blockSize}`);
   }
   const stream: number[] = [];
   for (const sequence of sequences) stream.push(...sequence, eosId);
-  const examples: TokenizedExample[] = [];
+  const examples: TrainingExample[] = [];
   for (let start = 0; start + 2 <= stream.length; start += blockSize) {
     const ids = stream.slice(start, start + blockSize);
     examples.push({ ids, labels: [...ids] });
@@ -40,11 +40,11 @@ export function languageModelExamples(
  * `<|endoftext|>`): consecutive, non-overlapping blocks of `blockSize` tokens, every token scored.
  * A last block shorter than `blockSize` is dropped, so every block trains every position.
  */
-export function streamBlocks(stream: ArrayLike<number>, blockSize: number): TokenizedExample[] {
+export function streamBlocks(stream: ArrayLike<number>, blockSize: number): TrainingExample[] {
   if (!(Number.isInteger(blockSize) && blockSize >= 2)) {
     throw new RangeError(`blockSize must be an integer ≥ 2, got ${blockSize}`);
   }
-  const examples: TokenizedExample[] = [];
+  const examples: TrainingExample[] = [];
   for (let start = 0; start + blockSize <= stream.length; start += blockSize) {
     const ids = Array.from({ length: blockSize }, (_, i) => stream[start + i]);
     examples.push({ ids, labels: ids });
@@ -59,7 +59,7 @@ export function streamBlocks(stream: ArrayLike<number>, blockSize: number): Toke
  */
 export function lossByPosition(
   model: TrainableModel,
-  examples: TokenizedExample[],
+  examples: TrainingExample[],
   bucketSize: number,
   batchSize = 16,
 ): number[] {
@@ -95,11 +95,11 @@ export function lossByPosition(
  */
 export async function pretrain(
   model: TrainableModel,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: { train: TrainingExample[]; validation: TrainingExample[] },
   opts: TrainOptions,
   ctx: TrainContext = {},
 ): Promise<TrainResult> {
-  const everything = select.apply(model, { layers: "all", lastBlocks: 1 }, opts.seed);
+  const everything = full.apply(model, { layers: "all", lastBlocks: 1 }, opts.seed);
   try {
     return await train(model, everything, data, opts, ctx);
   } finally {

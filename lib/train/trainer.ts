@@ -24,8 +24,8 @@ import type { TrainOptions } from "./options.ts";
 import { mixSeed, Rng } from "../util/random.ts";
 import { learningRateAt } from "./schedule.ts";
 
-/** Label of positions that are not scored (Hugging Face's convention). */
-export const ignoreLabel = -100;
+import { ignoreLabel } from "../util/labels.ts";
+export { ignoreLabel };
 
 /**
  * A model the trainer can run: the tunable slice plus hidden states `[B, P+T, C]` and the LM head
@@ -34,10 +34,11 @@ export const ignoreLabel = -100;
 export type TrainableModel = TunableModel & LanguageModel;
 
 /**
- * One tokenized example: `labels` is aligned with `ids` (not shifted) and is -100 wherever the
+ * One training example (ids and labels; the tokenize stage stores `TokenizedExample`s, whose labels
+ * `labelsOf` derives): `labels` is aligned with `ids` (not shifted) and is -100 wherever the
  * token is not scored, e.g. on the document and the prompt; `formatPrompt`'s output fits.
  */
-export interface TokenizedExample {
+export interface TrainingExample {
   /** Token ids. */
   ids: number[];
   /** Same length as `ids`; -100 where not scored. */
@@ -195,7 +196,7 @@ class LiveStoragePeak {
 }
 
 /** Pads `examples` to the longest with `padId` (label -100) into one batch. */
-export function collate(examples: TokenizedExample[], padId: number): Batch {
+export function collate(examples: TrainingExample[], padId: number): Batch {
   const length = Math.max(...examples.map((e) => e.ids.length));
   let tokens = 0;
   const ids: number[][] = [];
@@ -241,7 +242,7 @@ function batchLoss(
 export function validationLossOf(
   model: TrainableModel,
   method: ForwardHooks,
-  examples: TokenizedExample[],
+  examples: TrainingExample[],
   batchSize: number,
   padId: number,
 ): number {
@@ -266,13 +267,13 @@ export function validationLossOf(
 function checkExamples(
   model: TrainableModel,
   method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: { train: TrainingExample[]; validation: TrainingExample[] },
 ): void {
   const prefix = method.prefix?.(1);
   const softTokens = prefix ? prefix.shape[1] : 0;
   prefix?.dispose();
   for (const [split, examples] of Object.entries(data)) {
-    examples.forEach((example: TokenizedExample, index: number) => {
+    examples.forEach((example: TrainingExample, index: number) => {
       if (example.ids.length !== example.labels.length || example.ids.length === 0) {
         throw new ConfigError(
           `data.${split}[${index}]`,
@@ -292,7 +293,7 @@ function checkExamples(
 }
 
 /** FNV-1a over the examples, so a checkpoint is only resumed on the same data. */
-function hashExamples(hash: number, examples: TokenizedExample[]): number {
+function hashExamples(hash: number, examples: TrainingExample[]): number {
   const mix = (value: number) => {
     hash ^= value & 0xffffffff;
     hash = Math.imul(hash, 0x01000193) >>> 0;
@@ -307,7 +308,7 @@ function hashExamples(hash: number, examples: TokenizedExample[]): number {
 
 function fingerprintOf(
   method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: { train: TrainingExample[]; validation: TrainingExample[] },
   opts: TrainOptions,
 ): string {
   const shapes = [...method.trainable].map(([name, v]) => [name, v.shape]);
@@ -338,7 +339,7 @@ function restore(trainable: Map<string, tf.Variable>, values: Map<string, Float3
 export async function train(
   model: TrainableModel,
   method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: { train: TrainingExample[]; validation: TrainingExample[] },
   opts: TrainOptions,
   ctx: TrainContext = {},
 ): Promise<TrainResult> {

@@ -2,13 +2,15 @@
  * `deno task pipeline [run|status|dag|repro] [options]`: run a YAML DAG of cached stages.
  *
  * Exit codes: 0 success, 1 a stage failed (or repro drifted, or the run lock is busy with
- * `--no-wait`), 2 usage or configuration error, 130 interrupted (Ctrl-C).
+ * `--no-wait`), 2 usage or configuration error, 130 interrupted (Ctrl-C). A user's mistake (bad
+ * YAML, unknown key, bad data row, missing file, bad checkpoint) prints one line; its stack trace
+ * goes to the stage log, and `--verbose` prints it too.
  *
  * @module
  */
 import { parseFlags } from "./args.ts";
 import { join, relative } from "node:path";
-import { ConfigError, UsageError } from "../lib/dag/errors.ts";
+import { ConfigError, isUserError, UsageError } from "../lib/config/errors.ts";
 import { loadPipeline } from "../lib/dag/load.ts";
 import type { Pipeline } from "../lib/dag/types.ts";
 import { publishFinalOutputs } from "../lib/run/publish.ts";
@@ -46,7 +48,11 @@ options:
       --format FORMAT    dag output: text, mermaid or dot
       --tolerance X      repro: relative tolerance for every metric (default: exact integers, 1e-6 floats)
       --ignore-metric G  repro: do not compare metrics named like glob G (repeatable)
-  -h, --help             this help`;
+  -v, --verbose          print stack traces and a failed stage's log tail even for user errors
+  -h, --help             this help
+
+exit codes: 0 done, 1 a stage failed (or repro drifted), 2 usage or configuration error,
+130 interrupted`;
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -69,6 +75,7 @@ interface Cli {
   format: string;
   tolerance?: number;
   ignoreMetrics: string[];
+  verbose: boolean;
 }
 
 function parseCli(args: string[]): Cli | "help" {
@@ -88,6 +95,7 @@ function parseCli(args: string[]): Cli | "help" {
       format: { type: "string", default: "text" },
       tolerance: { type: "string" },
       "ignore-metric": { type: "string", multiple: true, default: [] },
+      verbose: { type: "boolean", short: "v", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -126,6 +134,7 @@ function parseCli(args: string[]): Cli | "help" {
     format: values.format,
     tolerance,
     ignoreMetrics: values["ignore-metric"],
+    verbose: values.verbose,
   };
 }
 
@@ -310,6 +319,7 @@ async function main(args: string[]): Promise<number> {
         jobs: cli.jobs,
         dryRun: cli.dryRun,
         signal: controller.signal,
+        verbose: cli.verbose,
       });
       reporter.close();
       if (summary.cancelled) return EXIT_INTERRUPTED;
@@ -348,23 +358,21 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The exit code for an error that ended the CLI, after printing it (one line unless a bug). */
+function reportError(error: unknown, verbose: boolean): number {
+  if (error instanceof DOMException && error.name === "AbortError") return EXIT_INTERRUPTED;
+  const user = isUserError(error) || error instanceof RunLockBusyError;
+  if (!user || verbose) console.error(error);
+  if (user) console.error(`error: ${error.message}`);
+  return error instanceof ConfigError || error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
+}
+
 if (import.meta.main) {
   let code: number;
   try {
     code = await main(Deno.args);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof UsageError) {
-      console.error(`error: ${error.message}`);
-      code = EXIT_USAGE;
-    } else if (error instanceof RunLockBusyError) {
-      console.error(`error: ${error.message}`);
-      code = EXIT_FAILED;
-    } else if (error instanceof DOMException && error.name === "AbortError") {
-      code = EXIT_INTERRUPTED;
-    } else {
-      console.error(error);
-      code = EXIT_FAILED;
-    }
+    code = reportError(error, Deno.args.includes("--verbose") || Deno.args.includes("-v"));
   }
   Deno.exit(code);
 }

@@ -35,6 +35,7 @@ import {
 } from "../lib/report/mod.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 
 /** Stage name (before any `[matrix values]`) of the inputs this stage reads. */
 const EVALUATE_STAGES = ["evaluate", "baseline"];
@@ -143,14 +144,14 @@ async function readRun(cell: string, dir: string): Promise<RunMetrics> {
 
 /** Runs the stage (see the module doc); returns headline figures per method, e.g. `rouge1.lora`. */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const title = params.string("title", DEFAULT_REPORT_TITLE);
   const sampleCount = params.integer("samples", DEFAULT_SAMPLE_COUNT, 0);
   const cells = Object.entries(ctx.inputs).filter(([name]) =>
     EVALUATE_STAGES.includes(cellValues(name).base)
   );
   if (cells.length === 0) {
-    throw new ReportInputError(ctx.stage, "needs", `must include the evaluate stage`);
+    throw new ConfigError("needs", "must include the evaluate stage");
   }
   const runs: RunMetrics[] = [];
   for (const [cell, dir] of cells) {

@@ -21,7 +21,8 @@ import { type AppliedMethod, loadTunedMethod } from "../lib/peft/mod.ts";
 import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
 import { type ForwardHooks, validationLossOf } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import {
   labelsOf,
   readSplit,
@@ -84,9 +85,8 @@ function generateSummaries(
   const problem = contextProblem(model.config, longest + softTokens);
   if (problem) {
     prefix?.dispose();
-    throw new ParamError(
-      ctx.stage,
-      "max_output_tokens",
+    throw new ConfigError(
+      "params.max_output_tokens",
       `the longest prompt (${longest - settings.maxOutputTokens - 1} tokens) + ` +
         `${settings.maxOutputTokens + 1} generated + ${softTokens} soft tokens: ${problem}`,
     );
@@ -157,7 +157,7 @@ async function writePredictions(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const methodName = params.string("method");
   const baseline = (baselineMethods as readonly string[]).includes(methodName);
   const tokenizeDir = ctx.inputs.tokenize;
@@ -168,8 +168,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     name === trainStage || name.startsWith(`${trainStage}[`)
   );
   if (!tokenizeDir || (methodName !== "lead" && !pretrainDir) || (!baseline && !trainKey)) {
-    throw new ParamError(
-      ctx.stage,
+    throw new ConfigError(
       "needs",
       baseline
         ? `method ${methodName} needs the tokenize${

@@ -20,7 +20,8 @@ import {
 import { readTokenStream, streamFile } from "../lib/stagekit/token_stream.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import { readSplit, tokenizerDir } from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 
@@ -62,14 +63,14 @@ async function taskTextBlocks(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const modelParams = params.section("model");
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
   const tokenizeDir = ctx.inputs.tokenize;
   const corpusDir = ctx.inputs.corpus;
   if (!tokenizeDir && !corpusDir) {
-    throw new ParamError(ctx.stage, "needs", "must include the tokenize or the corpus stage");
+    throw new ConfigError("needs", "must include the tokenize or the corpus stage");
   }
   const tokenizer = await loadTokenizer(tokenizerDir((corpusDir ?? tokenizeDir)!));
   const outModel = join(ctx.outDir, modelDirName);
@@ -80,9 +81,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   if (path) {
     model = await loadCheckpoint(path);
     if (model.config.vocabSize < tokenizer.vocabSize) {
-      throw new ParamError(
-        ctx.stage,
-        "model.path",
+      throw new ConfigError(
+        params.key("model.path"),
         `${path} has vocab_size ${model.config.vocabSize} but the tokenizer has ${tokenizer.vocabSize} tokens`,
       );
     }
@@ -101,9 +101,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     }, seed);
     const blockSize = params.integer("block_size", undefined, 2);
     if (blockSize > model.config.nPositions) {
-      throw new ParamError(
-        ctx.stage,
-        "block_size",
+      throw new ConfigError(
+        params.key("block_size"),
         `${blockSize} exceeds the model's n_positions ${model.config.nPositions}`,
       );
     }
@@ -111,7 +110,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       ? await corpusBlocks(corpusDir, blockSize, params.integer("validation_blocks", 0))
       : await taskTextBlocks(tokenizeDir!, tokenizer, blockSize);
     const options = {
-      ...parseTrainOptions(params.section("training").raw(), `${ctx.stage}.params.training`),
+      ...parseTrainOptions(params.section("training").raw(), params.key("training")),
       seed,
       padId: tokenizer.eosId,
     };

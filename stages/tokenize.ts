@@ -54,7 +54,7 @@ async function readSplitExamples(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const data = params.section("data");
   const tokenizerParams = params.section("tokenizer");
   const budgets = {

@@ -13,7 +13,8 @@ import { loadTokenizer } from "../lib/tokenizer/mod.ts";
 import { parseTrainOptions, train } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import {
   labelsOf,
   readSplit,
@@ -41,22 +42,22 @@ function withTokenizedInitText(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
   const tokenizeDir = ctx.inputs.tokenize;
   const pretrainDir = ctx.inputs.pretrain;
   if (!tokenizeDir || !pretrainDir) {
-    throw new ParamError(ctx.stage, "needs", "must include the tokenize and pretrain stages");
+    throw new ConfigError("needs", "must include the tokenize and pretrain stages");
   }
   const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
-  const method = methodNamed(params.string("method"), `${ctx.stage}.params.method`);
+  const method = methodNamed(params.string("method"), params.key("method"));
   const config = method.parseConfig(
     withTokenizedInitText(params.section("config").raw(), (text) => tokenizer.encode(text)),
-    `${ctx.stage}.params.config`,
+    params.key("config"),
   );
   const options = {
-    ...parseTrainOptions(params.section("training").raw(), `${ctx.stage}.params.training`),
+    ...parseTrainOptions(params.section("training").raw(), params.key("training")),
     seed,
     padId: tokenizer.eosId,
   };

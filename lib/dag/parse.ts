@@ -38,6 +38,8 @@ const STAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const MATRIX_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MEMORY = /^\d+(\.\d+)?[KMGT]?B?$/i;
 const WALL_TIME = /^(\d+-)?\d+(:\d{2}){0,2}$/;
+/** How many `${section.key}` hops `locate` follows (sections may refer to each other). */
+const MAX_REFERENCE_DEPTH = 8;
 
 /**
  * Validate pipeline YAML text as if it were read from `file`, with paths relative to `root`.
@@ -53,20 +55,19 @@ export function parsePipeline(
   const shownFile = fromCwd && !fromCwd.startsWith("..") ? fromCwd : file;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const checker = new Checker(shownFile, lineCounter);
   if (doc.errors.length > 0) {
     const error = doc.errors[0];
     const pos = lineCounter.linePos(error.pos[0]);
     const detail = error.code === "DUPLICATE_KEY"
       ? "duplicate key (each key, including each stage name, must appear once)"
       : error.message.split("\n")[0];
-    throw new ConfigError(
+    throw ConfigError.at(
       { file: shownFile, line: pos.line, column: pos.col, key: keyAt(doc, error.pos[0]) },
       detail,
     );
   }
-  applyOverrides(doc, options.set ?? [], shownFile);
-  return checker.pipeline(doc, file, root, options);
+  const overridden = applyOverrides(doc, options.set ?? [], shownFile);
+  return new Checker(shownFile, lineCounter, overridden).pipeline(doc, file, root, options);
 }
 
 /** Dotted key of the innermost map pair whose range covers `offset` (for YAML syntax errors). */
@@ -89,9 +90,17 @@ function keyAt(doc: Document, offset: number): string {
 }
 
 class Checker {
-  constructor(readonly file: string, readonly lineCounter: LineCounter) {}
+  /** Top-level sections as YAML nodes, to locate where a `${section.key}` value was written. */
+  sectionNodes = new Map<string, YamlNode>();
+
+  constructor(
+    readonly file: string,
+    readonly lineCounter: LineCounter,
+    readonly overridden: WeakSet<object> = new WeakSet(),
+  ) {}
 
   where(node: YamlNode | null | undefined, key: string): SourceLocation {
+    if (node && this.overridden.has(node)) return { file: "--set", line: 0, column: 0, key };
     const offset = node?.range?.[0];
     if (offset === undefined) return { file: this.file, line: 0, column: 0, key };
     const pos = this.lineCounter.linePos(offset);
@@ -99,7 +108,77 @@ class Checker {
   }
 
   fail(node: YamlNode | null | undefined, key: string, detail: string): never {
-    throw new ConfigError(this.where(node, key), detail);
+    throw ConfigError.at(this.where(node, key), detail);
+  }
+
+  /** Where the value of `node` was written: for a whole `${section.key}`, that section entry. */
+  originWhere(node: YamlNode | null, key: string): SourceLocation {
+    const origin = this.referenced(node);
+    return origin ? this.where(origin.at, origin.key) : this.where(node, key);
+  }
+
+  /**
+   * Record where `node` and every value under it were written, keyed by `relative` dotted paths
+   * (`params.training.lr`, `params.sources[0]`), following whole `${section.key}` references to
+   * the section entry they copy.
+   */
+  locate(
+    node: YamlNode | null,
+    relative: string,
+    key: string,
+    at: YamlNode | null,
+    out: Record<string, SourceLocation>,
+    depth = 0,
+  ): void {
+    const origin = depth < MAX_REFERENCE_DEPTH ? this.referenced(node) : undefined;
+    if (origin) return this.locate(origin.value, relative, origin.key, origin.at, out, depth + 1);
+    // A key's value set by --set was written there, not at the key in the file.
+    const overridden = node !== null && this.overridden.has(node);
+    out[relative] = this.where(overridden ? node : at ?? node, key);
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const name = String(isScalar(pair.key) ? pair.key.value : pair.key);
+        const value = pair.value as YamlNode | null;
+        this.locate(
+          value,
+          `${relative}.${name}`,
+          `${key}.${name}`,
+          pair.key as YamlNode,
+          out,
+          depth,
+        );
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const child = item as YamlNode;
+        this.locate(child, `${relative}[${i}]`, `${key}[${i}]`, child, out, depth);
+      });
+    }
+  }
+
+  /** The section entry a scalar that is exactly `${section.a.b}` copies: value, key node, key. */
+  referenced(
+    node: YamlNode | null,
+  ): { value: YamlNode | null; at: YamlNode; key: string } | undefined {
+    if (!isScalar(node) || typeof node.value !== "string") return undefined;
+    const whole = /^\$\{([^}]*)\}$/.exec(node.value);
+    if (!whole) return undefined;
+    const [head, ...rest] = whole[1].trim().split(".");
+    let current: YamlNode | null | undefined = this.sectionNodes.get(head);
+    if (!current) return undefined;
+    let at: YamlNode = current;
+    let key = head;
+    for (const part of rest) {
+      if (!isMap(current)) return undefined;
+      const pair = current.items.find((item) =>
+        isScalar(item.key) && String(item.key.value) === part
+      );
+      if (!pair) return undefined;
+      current = pair.value as YamlNode | null;
+      at = pair.key as YamlNode;
+      key += `.${part}`;
+    }
+    return { value: current ?? null, at, key };
   }
 
   map(node: unknown, key: string, what = "a mapping"): YAMLMap<Scalar, YamlNode | null> {
@@ -165,7 +244,10 @@ class Checker {
     for (const name of SECTION_KEYS) {
       const node = nodes.get(name);
       if (node === undefined) continue;
-      if (node !== null) this.map(node, name);
+      if (node !== null) {
+        this.map(node, name);
+        this.sectionNodes.set(name, node);
+      }
       sections[name] = node === null ? {} : node.toJSON();
     }
     const settings = this.settings(nodes.get("settings"));
@@ -389,6 +471,14 @@ class Checker {
         }
         return normalize(dep);
       });
+      const keys: Record<string, SourceLocation> = { uses: this.where(usesNode, `${key}.uses`) };
+      if (needsNode !== undefined) this.locate(needsNode, "needs", `${key}.needs`, null, keys);
+      depsItems.forEach((item, i) => {
+        keys[`deps[${i}]`] = this.originWhere(item.node, `${key}.deps[${i}]`);
+      });
+      if (paramsNode !== undefined && paramsNode !== null) {
+        this.locate(paramsNode, "params", `${key}.params`, null, keys);
+      }
       const spec: StageSpec = {
         name: cellName,
         base: name,
@@ -401,7 +491,8 @@ class Checker {
         resources,
         desc,
         where: this.where(keyNode, key),
-        depsWhere: depsItems.map((item, i) => this.where(item.node, `${key}.deps[${i}]`)),
+        depsWhere: depsItems.map((item, i) => this.originWhere(item.node, `${key}.deps[${i}]`)),
+        keys,
       };
       // Leave optional fields out rather than undefined, so a spec survives a JSON round trip.
       for (const field of ["matrix", "resources", "desc"] as const) {

@@ -65,8 +65,17 @@ export interface StageSpec {
   desc?: string;
   /** Where the stage is declared. */
   where: SourceLocation;
-  /** Where each `deps` entry is declared (same order as `deps`). */
+  /**
+   * Where each `deps` entry was written (same order as `deps`); for a whole `${data.test}`, the
+   * section entry it copies.
+   */
   depsWhere: SourceLocation[];
+  /**
+   * Where each of the stage's keys was written, by stage-relative dotted path (`uses`, `needs`,
+   * `deps[2]`, `params`, `params.training.lr`): the real key and its file:line:column, following
+   * `${section.key}` to the section entry. Stage errors name keys this way.
+   */
+  keys: Record<string, SourceLocation>;
 }
 
 /** How `repro` compares metrics (top-level `repro` section). */

@@ -12,11 +12,13 @@ import {
 } from "../cache/mod.ts";
 import { withUpstream } from "../dag/graph.ts";
 import { UsageError } from "../dag/errors.ts";
+import { formatLocation } from "../config/errors.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
 import type { Executor, QueuedStageHandle, StageHandle, StageJob } from "./executor.ts";
 import type { Reporter } from "./progress.ts";
 import { sandboxCommand, sandboxEnv } from "./sandbox.ts";
 import {
+  GLOB_CHARS,
   Planner,
   RESTORABLE_REASON,
   runCachePath,
@@ -46,6 +48,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Lock file to read and update (default: the pipeline's). */
   lockPath?: string;
+  /** Show a failed stage's log tail even when its error is a user's mistake (one line). */
+  verbose?: boolean;
 }
 
 /** What a run did. */
@@ -210,14 +214,11 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       return;
     }
     if (state.missingDeps.length > 0) {
-      const where = spec.depsWhere[0];
       summary.failed.push(spec.name);
       options.reporter.event({
         event: "fail",
         stage: spec.name,
-        error: `missing dependency ${
-          state.missingDeps.join(", ")
-        } (declared at ${where.file}:${where.line}:${where.column})`,
+        error: missingDependencyMessage(spec, state.missingDeps),
       });
       return;
     }
@@ -369,13 +370,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
     }
     recipes.set(name, recipeState.key);
     if (recipeState.missingDeps.length > 0) {
-      const where = spec.depsWhere[0];
-      fail(
-        name,
-        `missing dependency ${
-          recipeState.missingDeps.join(", ")
-        } (declared at ${where.file}:${where.line}:${where.column})`,
-      );
+      fail(name, missingDependencyMessage(spec, recipeState.missingDeps));
       continue;
     }
 
@@ -536,6 +531,22 @@ async function runQueued(run: QueuedRun): Promise<void> {
   await executor.close?.();
 }
 
+/**
+ * One line naming each missing dependency: where its key was written, the key and the path
+ * (`pipeline.yaml:24:9: data.test: /data/test.jsonl: no such file`).
+ */
+export function missingDependencyMessage(spec: StageSpec, missing: string[]): string {
+  return missing.map((path) => {
+    const index = spec.deps.findIndex((dep) => dep === path);
+    const glob = index < 0 ? spec.deps.findIndex((dep) => GLOB_CHARS.test(dep)) : -1;
+    const where = spec.depsWhere[index >= 0 ? index : glob >= 0 ? glob : 0];
+    const problem = index < 0 && glob >= 0 ? "matches no file" : "no such file";
+    return where
+      ? `${formatLocation(where)}: ${where.key}: ${path}: ${problem}`
+      : `${path}: ${problem}`;
+  }).join("; ");
+}
+
 /** Every stage downstream of `name`. */
 function dependentsOf(pipeline: Pipeline, name: string): Set<string> {
   const found = new Set<string>();
@@ -595,6 +606,8 @@ async function prepareStage(
     inputs,
     outDir,
     checkpointDir,
+    stageKey: `stages.${spec.base}`,
+    keys: spec.keys,
   };
   const jobFile = join(workDir, "job.json");
   await Deno.writeTextFile(jobFile, JSON.stringify(worker));
@@ -629,6 +642,8 @@ async function prepareStage(
 class StageEvents {
   /** The stage's error event, all lines. */
   error?: string;
+  /** The error is a user's mistake: its one line says everything (the stack is in the log). */
+  userError = false;
   metrics?: Record<string, MetricValue>;
 
   constructor(readonly stage: string, readonly reporter: RunOptions["reporter"]) {}
@@ -642,8 +657,10 @@ class StageEvents {
         total: event.total,
         message: event.message,
       });
-    } else if (event.type === "error") this.error ??= event.message;
-    else if (event.type === "result") this.metrics = event.metrics;
+    } else if (event.type === "error" && this.error === undefined) {
+      this.error = event.message;
+      this.userError = event.user === true;
+    } else if (event.type === "result") this.metrics = event.metrics;
   };
 }
 
@@ -712,13 +729,16 @@ async function settleStage(
   }
   error ??= exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const [headline, ...rest] = error.split("\n");
+  const oneLine = events.userError && events.error === error && !options.verbose;
   options.reporter.event({
     event: "fail",
     stage: spec.name,
     error: headline,
     duration_s: Number(duration.toFixed(3)),
     log: logPath,
-    tail: rest.length > 0 ? rest.slice(-FAILURE_TAIL_LINES) : await logTail(logPath),
+    ...(oneLine
+      ? {}
+      : { tail: rest.length > 0 ? rest.slice(-FAILURE_TAIL_LINES) : await logTail(logPath) }),
   });
   return { ok: false };
 }

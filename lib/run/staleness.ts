@@ -47,7 +47,8 @@ export interface StageStatus {
   reasons: string[];
 }
 
-const GLOB_CHARS = /[*?[]/;
+/** Characters that make a `deps` entry a glob. */
+export const GLOB_CHARS = /[*?[]/;
 
 /**
  * Computes stage keys and staleness reasons against a lock file. Shared by `run`, `status`,

@@ -45,6 +45,9 @@ options:
       --json             one JSON event per line
       --no-wait          fail at once if another run holds the cache
       --executor NAME    local or slurm (default: the file's executor key)
+      --backend NAME     tensor backend for every stage, overriding settings.backend
+                         (auto, blas, wasm, cpu, webgpu, tensorflow)
+  -k, --keep-going       after a failure, still run every stage that does not depend on it
       --format FORMAT    dag output: text, mermaid or dot
       --tolerance X      repro: relative tolerance for every metric (default: exact integers, 1e-6 floats)
       --ignore-metric G  repro: do not compare metrics named like glob G (repeatable)
@@ -72,6 +75,8 @@ interface Cli {
   json: boolean;
   noWait: boolean;
   executor?: string;
+  backend?: string;
+  keepGoing: boolean;
   format: string;
   tolerance?: number;
   ignoreMetrics: string[];
@@ -92,6 +97,8 @@ function parseCli(args: string[]): Cli | "help" {
       json: { type: "boolean", default: false },
       "no-wait": { type: "boolean", default: false },
       executor: { type: "string" },
+      backend: { type: "string" },
+      "keep-going": { type: "boolean", short: "k", default: false },
       format: { type: "string", default: "text" },
       tolerance: { type: "string" },
       "ignore-metric": { type: "string", multiple: true, default: [] },
@@ -131,6 +138,8 @@ function parseCli(args: string[]): Cli | "help" {
     json: values.json,
     noWait: values["no-wait"],
     executor: values.executor,
+    backend: values.backend,
+    keepGoing: values["keep-going"],
     format: values.format,
     tolerance,
     ignoreMetrics: values["ignore-metric"],
@@ -223,7 +232,9 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_OK;
   }
-  const pipeline = await loadPipeline(cli.file, { set: cli.set }).catch((error) => {
+  const pipeline = await loadPipeline(cli.file, { set: cli.set, backend: cli.backend }).catch((
+    error,
+  ) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new UsageError(`pipeline file ${cli.file} not found`);
     }
@@ -281,6 +292,7 @@ async function main(args: string[]): Promise<number> {
         jobs: cli.jobs,
         signal: controller.signal,
         set: cli.set,
+        backend: cli.backend,
       });
       reporter.close();
       if (result.cancelled) return EXIT_INTERRUPTED;
@@ -320,6 +332,7 @@ async function main(args: string[]): Promise<number> {
         dryRun: cli.dryRun,
         signal: controller.signal,
         verbose: cli.verbose,
+        keepGoing: cli.keepGoing,
       });
       reporter.close();
       if (summary.cancelled) return EXIT_INTERRUPTED;

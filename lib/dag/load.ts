@@ -9,6 +9,8 @@ export interface LoadOptions {
   set?: string[];
   /** Cache directory override (absolute or relative to the project root); used by `repro`. */
   cacheDir?: string;
+  /** Backend override (`--backend`): replaces `settings.backend` everywhere it is used. */
+  backend?: string;
 }
 
 /** Bump when the parsed form changes so old parse-cache entries are ignored. */
@@ -72,6 +74,7 @@ function parseCachePath(
     Deno.cwd(),
     options.set ?? [],
     options.cacheDir ?? null,
+    options.backend ?? null,
   ]));
   return join(base, "peftlab", "parsed", `${key}.json`);
 }

@@ -251,6 +251,15 @@ class Checker {
       sections[name] = node === null ? {} : node.toJSON();
     }
     const settings = this.settings(nodes.get("settings"));
+    if (options.backend !== undefined) {
+      if (!(BACKEND_NAMES as readonly string[]).includes(options.backend)) {
+        throw new ConfigError(
+          "--backend",
+          `unknown backend "${options.backend}"; allowed: ${BACKEND_NAMES.join(", ")}`,
+        );
+      }
+      settings.backend = options.backend as PipelineSettings["backend"];
+    }
     sections.settings = settings;
 
     let executor: ExecutorName = "local";

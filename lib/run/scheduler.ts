@@ -50,6 +50,11 @@ export interface RunOptions {
   lockPath?: string;
   /** Show a failed stage's log tail even when its error is a user's mistake (one line). */
   verbose?: boolean;
+  /**
+   * After a failure, go on with every stage that does not depend on it (make's `-k`); stages
+   * below the failure are reported as not run. Without it no new stage starts after a failure.
+   */
+  keepGoing?: boolean;
 }
 
 /** What a run did. */
@@ -111,7 +116,8 @@ export async function pipelineStatus(
 /**
  * Bring stages up to date: skip fresh ones, run stale ones (upstream first, up to `jobs` at a
  * time) through the executor in their sandbox, store outputs content-addressed and record them in
- * the lock file after each success. After a failure no new stages start; running ones finish.
+ * the lock file after each success. After a failure no new stages start (unless `keepGoing`:
+ * then only the failure's dependents are skipped); running ones finish.
  * The caller holds the run lock.
  */
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunSummary> {
@@ -202,7 +208,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     return summary;
   }
 
-  const process = async (spec: StageSpec) => {
+  const runOne = async (spec: StageSpec) => {
     const upstream: Record<string, string> = {};
     for (const need of spec.needs) upstream[need] = outputs.get(need)!;
     let state: StageState;
@@ -259,35 +265,40 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     }
   };
 
+  const stopped = () => summary.cancelled || (!options.keepGoing && summary.failed.length > 0);
+  const reportNotRun = (name: string, reason: string) => {
+    summary.notRun.push(name);
+    options.reporter.event({ event: "not-run", stage: name, reason });
+  };
   try {
     while (true) {
-      const stopping = summary.failed.length > 0 || summary.cancelled;
-      while (!stopping && running.size < jobs) {
+      while (!stopped() && running.size < jobs) {
+        if (options.keepGoing) {
+          // Stages below a failure will never run: report them now (pending is upstream first).
+          for (const name of [...pending]) {
+            const reason = blockedReason(pipeline.stages.get(name)!, summary);
+            if (reason === undefined) continue;
+            pending.splice(pending.indexOf(name), 1);
+            reportNotRun(name, reason);
+          }
+        }
         const index = pending.findIndex((name) =>
           pipeline.stages.get(name)!.needs.every((need) => done.has(need))
         );
         if (index < 0) break;
         const [name] = pending.splice(index, 1);
-        const task = process(pipeline.stages.get(name)!).finally(() => running.delete(name));
+        const task = runOne(pipeline.stages.get(name)!).finally(() => running.delete(name));
         running.set(name, task);
-        if (summary.failed.length > 0 || summary.cancelled) break;
       }
       if (running.size === 0) break;
       await Promise.race(running.values());
     }
     if (!summary.cancelled && summary.failed.length > 0) {
       for (const name of pending) {
-        const spec = pipeline.stages.get(name)!;
-        const blocked = spec.needs.filter((need) => !done.has(need));
-        const failedNeed = blocked.some((need) => summary.failed.includes(need));
-        summary.notRun.push(name);
-        options.reporter.event({
-          event: "not-run",
-          stage: name,
-          reason: blocked.length > 0
-            ? `upstream ${blocked.join(", ")} ${failedNeed ? "failed" : "not run"}`
-            : "stopped after a failure",
-        });
+        reportNotRun(
+          name,
+          blockedReason(pipeline.stages.get(name)!, summary, done) ?? "stopped after a failure",
+        );
       }
     }
   } finally {
@@ -335,7 +346,6 @@ async function runQueued(run: QueuedRun): Promise<void> {
   const recipes = new Map<string, string>();
   const queued = new Map<string, QueuedStageHandle>();
   const results = new Map<string, QueuedResult>();
-  const notRun = new Set<string>();
   const failed = new Set<string>();
   const settling: Promise<void>[] = [];
 
@@ -348,15 +358,10 @@ async function runQueued(run: QueuedRun): Promise<void> {
   for (const name of run.selected) {
     if (summary.cancelled) break;
     const spec = pipeline.stages.get(name)!;
-    const blocked = spec.needs.filter((need) => failed.has(need) || notRun.has(need));
-    if (blocked.length > 0) {
-      notRun.add(name);
+    const blocked = blockedReason(spec, summary);
+    if (blocked !== undefined) {
       summary.notRun.push(name);
-      options.reporter.event({
-        event: "not-run",
-        stage: name,
-        reason: `upstream ${blocked.join(", ")} ${failed.has(blocked[0]) ? "failed" : "not run"}`,
-      });
+      options.reporter.event({ event: "not-run", stage: name, reason: blocked });
       continue;
     }
     let recipeState: StageState;
@@ -477,15 +482,11 @@ async function runQueued(run: QueuedRun): Promise<void> {
         const upstreamOutputs = await Promise.all(upstreamResults);
         if (upstreamOutputs.some((output) => output === undefined) && !summary.cancelled) {
           // Its upstream failed (SLURM cancelled the job) or was not stored: nothing to keep.
-          notRun.add(name);
           summary.notRun.push(name);
-          const blocked = waitingOn.filter((need) => failed.has(need) || notRun.has(need));
           options.reporter.event({
             event: "not-run",
             stage: name,
-            reason: `upstream ${blocked.join(", ")} ${
-              blocked.some((need) => failed.has(need)) ? "failed" : "not run"
-            }`,
+            reason: blockedReason(spec, summary) ?? "upstream not run",
           });
           return;
         }
@@ -545,6 +546,24 @@ export function missingDependencyMessage(spec: StageSpec, missing: string[]): st
       ? `${formatLocation(where)}: ${where.key}: ${path}: ${problem}`
       : `${path}: ${problem}`;
   }).join("; ");
+}
+
+/**
+ * Why `spec` cannot run: `upstream a, b failed` (or `not run`) when one of its upstream stages
+ * failed or was not run — or, with `done`, has not finished; undefined when nothing blocks it.
+ */
+function blockedReason(
+  spec: StageSpec,
+  summary: RunSummary,
+  done?: Set<string>,
+): string | undefined {
+  const blocked = spec.needs.filter((need) =>
+    summary.failed.includes(need) || summary.notRun.includes(need) ||
+    (done !== undefined && !done.has(need))
+  );
+  if (blocked.length === 0) return undefined;
+  const failed = blocked.some((need) => summary.failed.includes(need));
+  return `upstream ${blocked.join(", ")} ${failed ? "failed" : "not run"}`;
 }
 
 /** Every stage downstream of `name`. */

@@ -33,7 +33,7 @@ async function readSource(
   let duplicateIds = 0;
   for (const source of sources) {
     const path = source.string("path");
-    const { examples, report } = await readExamples(path, {
+    const { examples, report } = await readExamples(ctx.path(path), {
       documentField: source.string("text_field", "document"),
       summaryField: source.string("title_field", "summary"),
       idField: source.string("id_field", "id"),
@@ -74,7 +74,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     template.replaceAll("{title}", e.summary).replaceAll("{text}", e.document);
 
   const tokenizer = buildCompactTokenizer(
-    await loadBaseTokenizer(tokenizerParams.string("path")),
+    await loadBaseTokenizer(ctx.path(tokenizerParams.string("path"))),
     train.records.map(textOf),
     tokenizerParams.integer("compact_vocab", undefined, 1),
   );

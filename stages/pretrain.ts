@@ -79,7 +79,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const path = modelParams.optionalString("path");
   let model: GPT2;
   if (path) {
-    model = await loadCheckpoint(path);
+    model = await loadCheckpoint(ctx.path(path));
     if (model.config.vocabSize < tokenizer.vocabSize) {
       throw new ConfigError(
         params.key("model.path"),

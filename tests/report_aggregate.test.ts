@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import { run } from "../stages/aggregate.ts";
 import { ReportInputError, RUN_METRIC_KEYS } from "../lib/report/mod.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import type { StageContext } from "../lib/run/types.ts";
 
 /** Evaluate metrics as the evaluate stage writes them; every figure depends on `level`. */
@@ -66,6 +67,7 @@ function fakeContext(inputs: Record<string, string>, outDir: string, params = {}
     params,
     inputs,
     outDir,
+    path: (written) => written,
     progress() {},
     log: (message) => logged.push(message),
   };
@@ -198,6 +200,8 @@ Deno.test("aggregate stage: inconsistent or broken inputs are refused with their
     const badCi = { [cell]: await writeCell(root, cell, ciText) };
     await rejects(run(fakeContext(badCi, root).ctx), "(method=lora seed=1): rouge2Ci must be");
 
-    await rejects(run(fakeContext({ tokenize: root }, root).ctx), "must include the evaluate");
+    const noEvaluate = await run(fakeContext({ tokenize: root }, root).ctx).catch((e) => e);
+    assert(noEvaluate instanceof ConfigError, `expected ConfigError, got ${noEvaluate}`);
+    assert(noEvaluate.key === "needs" && noEvaluate.detail.includes("must include the evaluate"));
   });
 });

@@ -469,17 +469,8 @@ class Checker {
         ? {}
         : interpolate(paramsNode, scope, `${key}.params`, this) as Record<string, unknown>;
       const needs = needsItems.map((item, i) => resolveString(item, `${key}.needs[${i}]`));
-      const deps = depsItems.map((item, i) => {
-        const dep = resolveString(item, `${key}.deps[${i}]`);
-        if (isAbsolute(dep) || normalize(dep).startsWith("..")) {
-          this.fail(
-            item.node,
-            `${key}.deps[${i}]`,
-            `dependency "${dep}" must be inside the project`,
-          );
-        }
-        return normalize(dep);
-      });
+      // Files anywhere: inside the project, absolute, or under ~ (hashed like the others).
+      const deps = depsItems.map((item, i) => normalize(resolveString(item, `${key}.deps[${i}]`)));
       const keys: Record<string, SourceLocation> = { uses: this.where(usesNode, `${key}.uses`) };
       if (needsNode !== undefined) this.locate(needsNode, "needs", `${key}.needs`, null, keys);
       depsItems.forEach((item, i) => {

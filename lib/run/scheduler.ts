@@ -13,6 +13,7 @@ import {
 import { withUpstream } from "../dag/graph.ts";
 import { UsageError } from "../dag/errors.ts";
 import { formatLocation } from "../config/errors.ts";
+import { homeFolder } from "../config/paths.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
 import type { Executor, QueuedStageHandle, StageHandle, StageJob } from "./executor.ts";
 import type { Reporter } from "./progress.ts";
@@ -628,6 +629,8 @@ async function prepareStage(
     stageKey: `stages.${spec.base}`,
     keys: spec.keys,
   };
+  const home = homeFolder();
+  if (home) worker.home = home;
   const jobFile = join(workDir, "job.json");
   await Deno.writeTextFile(jobFile, JSON.stringify(worker));
   const logPath = join(cacheDir, "logs", `${safeName}.log`);

@@ -6,6 +6,7 @@
  * @module
  */
 import { ConfigError, isUserError, type SourceLocation } from "../config/errors.ts";
+import { expandHome } from "../config/paths.ts";
 import { encodeEvent, type WorkerEvent } from "./protocol.ts";
 import type { MetricValue, StageContext, StageResult } from "./types.ts";
 
@@ -23,6 +24,8 @@ export interface WorkerJob {
   stageKey?: string;
   /** Where the stage's keys were written (`StageSpec.keys`), to place its ConfigErrors. */
   keys?: Record<string, SourceLocation>;
+  /** The home folder `~/…` paths expand to (the stage itself may not read the environment). */
+  home?: string;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -102,6 +105,7 @@ async function main(jobFile: string): Promise<number> {
     inputs: job.inputs,
     outDir: job.outDir,
     checkpointDir: job.checkpointDir,
+    path: (written) => expandHome(written, job.home),
     progress(done, total, message) {
       const now = performance.now();
       if (done < total && now - lastProgress < PROGRESS_INTERVAL_MS) return;

@@ -1,4 +1,4 @@
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import {
   canonicalJson,
   type CodeFingerprint,
@@ -11,6 +11,7 @@ import {
   StatCache,
 } from "../cache/mod.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
+import { homeFolder, isHomePath, isOutsideProject, resolveWrittenPath } from "../config/paths.ts";
 
 /** Bump when the meaning of a stage key changes, so every stage reruns once. */
 const KEY_VERSION = 1;
@@ -20,13 +21,16 @@ export interface StageState {
   /** SHA-256 over the parts below. */
   key: string;
   code: CodeFingerprint;
-  /** Dependency file (project-relative) → SHA-256 (a folder: its tree hash). */
+  /**
+   * Dependency file as written (project-relative, absolute or `~/…`) → SHA-256 (a folder: its
+   * tree hash).
+   */
   deps: Record<string, string>;
   /** Declared dependencies that do not exist (a key is still computed without them). */
   missingDeps: string[];
   /** Upstream stage name → output hash used. */
   upstream: Record<string, string>;
-  /** What the stage sees as `ctx.inputs` for its file deps: name → absolute path. */
+  /** What the stage sees as `ctx.inputs` for its file deps: path as written → absolute path. */
   depInputs: Record<string, string>;
   /** Extra folders the stage may read: the fixed base folder of each glob in `deps`. */
   globBases: string[];
@@ -56,6 +60,8 @@ export const GLOB_CHARS = /[*?[]/;
  */
 export class Planner {
   readonly code: CodeHasher;
+  /** The home folder `~/…` dependencies live under. */
+  readonly home = homeFolder();
 
   constructor(
     readonly pipeline: Pipeline,
@@ -75,13 +81,14 @@ export class Planner {
     const depInputs: Record<string, string> = {};
     const missingDeps: string[] = [];
     const globBases: string[] = [];
+    const { root } = this.pipeline;
     for (const dep of spec.deps) {
       const isGlob = GLOB_CHARS.test(dep);
-      if (isGlob) globBases.push(resolve(this.pipeline.root, globBase(dep)));
-      const matches = isGlob ? await expandGlob(this.pipeline.root, dep) : [dep];
+      if (isGlob) globBases.push(resolveWrittenPath(root, globBase(dep), this.home));
+      const matches = isGlob ? await expandGlob(root, dep, this.home) : [dep];
       if (matches.length === 0) missingDeps.push(dep);
       for (const match of matches) {
-        const absolute = resolve(this.pipeline.root, match);
+        const absolute = resolveWrittenPath(root, match, this.home);
         try {
           const stat = await Deno.stat(absolute);
           deps[match] = stat.isDirectory
@@ -276,10 +283,25 @@ function globBase(pattern: string): string {
   return parts.slice(0, parts.findIndex((part) => GLOB_CHARS.test(part))).join("/") || ".";
 }
 
-/** Project-relative files matching a glob (`*`, `?`, `**`, `[...]`), sorted. */
-export async function expandGlob(root: string, pattern: string): Promise<string[]> {
-  const base = globBase(pattern);
-  const regex = globToRegExp(pattern);
+/**
+ * Files matching a glob (`*`, `?`, `**`, `[...]`), sorted, written the way the pattern is:
+ * project-relative for a pattern inside the project, absolute or `~/…` for one outside it.
+ */
+export async function expandGlob(
+  root: string,
+  pattern: string,
+  home = homeFolder(),
+): Promise<string[]> {
+  const outside = isOutsideProject(pattern);
+  const regex = globToRegExp(outside ? resolveWrittenPath(root, pattern, home) : pattern);
+  const written = (path: string) =>
+    !outside
+      ? relative(root, path)
+      : isHomePath(pattern)
+      ? `~${path.slice(home!.length)}`
+      : pattern.startsWith("/")
+      ? path
+      : relative(root, path);
   const matches: string[] = [];
   const walk = async (dir: string) => {
     let entries;
@@ -292,16 +314,13 @@ export async function expandGlob(root: string, pattern: string): Promise<string[
       for await (const entry of entries) {
         const path = join(dir, entry.name);
         if (entry.isDirectory) await walk(path);
-        else {
-          const rel = relative(root, path);
-          if (regex.test(rel)) matches.push(rel);
-        }
+        else if (regex.test(outside ? path : relative(root, path))) matches.push(written(path));
       }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   };
-  await walk(resolve(root, base));
+  await walk(resolveWrittenPath(root, globBase(pattern), home));
   return matches.sort();
 }
 

@@ -20,6 +20,12 @@ export interface StageContext {
    * training checkpoints; removed once the stage succeeds. Absent when the executor provides none.
    */
   checkpointDir?: string;
+  /**
+   * A path as the pipeline file writes it (a `data.*` entry, `model.path`) made usable: `~/…`
+   * expands to the home folder; relative paths (to the project root, the stage's working
+   * folder) and absolute ones stay as they are. The stage may read it when `deps` declares it.
+   */
+  path(written: string): string;
   /** Report progress; shown as a live line on a terminal. */
   progress(done: number, total: number, message?: string): void;
   /** Write a line to the stage's log (`artifacts/logs/<stage>.log`). */

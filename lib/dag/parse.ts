@@ -12,6 +12,7 @@ import {
 } from "yaml";
 import { isAbsolute, normalize, relative, resolve } from "node:path";
 import { ConfigError, type SourceLocation } from "./errors.ts";
+import { homeFolder, resolveWrittenPath } from "../config/paths.ts";
 import type { LoadOptions } from "./load.ts";
 import { applyOverrides } from "./overrides.ts";
 import { buildGraph } from "./graph.ts";
@@ -328,7 +329,7 @@ class Checker {
       );
     });
 
-    const cacheDir = resolve(root, options.cacheDir ?? settings.cache);
+    const cacheDir = resolveWrittenPath(root, options.cacheDir ?? settings.cache, homeFolder());
     const lockPath = file.replace(/\.(ya?ml)$/i, "") + ".lock";
     return {
       file,
@@ -383,11 +384,8 @@ class Checker {
       } else if (name === "seed") settings.seed = this.integer(value, key, 0);
       else if (name === "threads") settings.threads = this.integer(value, key, 1);
       else if (name === "cache") {
-        const cache = this.string(value, key);
-        if (isAbsolute(cache) || normalize(cache).startsWith("..")) {
-          this.fail(value, key, `cache directory "${cache}" must stay inside the project`);
-        }
-        settings.cache = cache;
+        // Like deps, the cache may live anywhere: in the project, at an absolute path, or ~/….
+        settings.cache = this.string(value, key);
       }
     }
     return settings;

@@ -35,7 +35,7 @@ export interface PipelineSettings {
   backend: typeof BACKEND_NAMES[number];
   /** Base random seed. */
   seed: number;
-  /** Cache directory, relative to the project root (default `artifacts`). */
+  /** Cache directory: relative to the project root (default `artifacts`), absolute or `~/…`. */
   cache: string;
   /** CPU threads a stage may use (optional). */
   threads?: number;

@@ -14,7 +14,7 @@ export interface LoadOptions {
 }
 
 /** Bump when the parsed form changes so old parse-cache entries are ignored. */
-const PARSE_CACHE_VERSION = 3;
+const PARSE_CACHE_VERSION = 4;
 
 /**
  * Read, validate and expand a pipeline file. Returns the typed {@linkcode Pipeline} with matrix

@@ -114,7 +114,7 @@ class Checker {
 
   /** Where the value of `node` was written: for a whole `${section.key}`, that section entry. */
   originWhere(node: YamlNode | null, key: string): SourceLocation {
-    const origin = this.referenced(node);
+    const origin = this.referenced(node, true);
     return origin ? this.where(origin.at, origin.key) : this.where(node, key);
   }
 
@@ -157,12 +157,16 @@ class Checker {
     }
   }
 
-  /** The section entry a scalar that is exactly `${section.a.b}` copies: value, key node, key. */
+  /**
+   * The section entry a scalar that is exactly `${section.a.b}` copies (with `subPath`, also
+   * `${section.a.b}/…`, a path under it): value, key node, key.
+   */
   referenced(
     node: YamlNode | null,
+    subPath = false,
   ): { value: YamlNode | null; at: YamlNode; key: string } | undefined {
     if (!isScalar(node) || typeof node.value !== "string") return undefined;
-    const whole = /^\$\{([^}]*)\}$/.exec(node.value);
+    const whole = (subPath ? /^\$\{([^}]*)\}(?:\/.*)?$/ : /^\$\{([^}]*)\}$/).exec(node.value);
     if (!whole) return undefined;
     const [head, ...rest] = whole[1].trim().split(".");
     let current: YamlNode | null | undefined = this.sectionNodes.get(head);

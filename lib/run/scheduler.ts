@@ -27,6 +27,7 @@ import {
   type StageStatus,
 } from "./staleness.ts";
 import type { WorkerJob } from "./stage_worker.ts";
+import { hubReference, hubSnapshot } from "./hub_deps.ts";
 import type { WorkerEvent } from "./protocol.ts";
 import type { MetricValue } from "./types.ts";
 
@@ -253,7 +254,15 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       }
     }
     const reasons = forced.has(spec.name) ? ["forced"] : planner.reasons(spec, state);
-    const result = await executeStage(pipeline, spec, state, outputs, options, handles, reasons);
+    let result: StageOutcome;
+    try {
+      result = await executeStage(pipeline, spec, state, outputs, options, handles, reasons);
+    } catch (error) {
+      // It could not be started (e.g. its Hub model cannot be downloaded).
+      summary.failed.push(spec.name);
+      options.reporter.event({ event: "fail", stage: spec.name, error: (error as Error).message });
+      return;
+    }
     if (result.ok) {
       outputs.set(spec.name, result.entry.output);
       lock.stages[spec.name] = result.entry;
@@ -619,6 +628,14 @@ async function prepareStage(
     join(cacheDir, "checkpoints", `${safeName}-${checkpointKey.slice(0, 16)}`),
   );
   const inputs: Record<string, string> = { ...upstreamInputs, ...state.depInputs };
+  const hubPaths: Record<string, string> = {};
+  const hubReads: string[] = [];
+  for (const [reference, commit] of Object.entries(state.hubDeps)) {
+    const snapshot = await hubSnapshot(reference, commit);
+    hubPaths[reference] = snapshot.dir;
+    hubReads.push(snapshot.repoCacheDir);
+    for (const dep of spec.deps) if (hubReference(dep) === reference) inputs[dep] = snapshot.dir;
+  }
   const worker: WorkerJob = {
     stage: spec.name,
     module: resolve(root, spec.uses),
@@ -628,6 +645,7 @@ async function prepareStage(
     checkpointDir,
     stageKey: `stages.${spec.base}`,
     keys: spec.keys,
+    hubPaths,
   };
   const home = homeFolder();
   if (home) worker.home = home;
@@ -644,6 +662,7 @@ async function prepareStage(
       ...Object.keys(state.code.files).map((file) => resolve(root, file)),
       ...Object.values(inputs),
       ...state.globBases,
+      ...hubReads,
     ],
   });
   const job: StageJob = {

@@ -7,6 +7,7 @@
  */
 import { ConfigError, isUserError, type SourceLocation } from "../config/errors.ts";
 import { expandHome } from "../config/paths.ts";
+import { isHubRef } from "../hub/ref.ts";
 import { encodeEvent, type WorkerEvent } from "./protocol.ts";
 import type { MetricValue, StageContext, StageResult } from "./types.ts";
 
@@ -26,6 +27,8 @@ export interface WorkerJob {
   keys?: Record<string, SourceLocation>;
   /** The home folder `~/…` paths expand to (the stage itself may not read the environment). */
   home?: string;
+  /** Hub models the stage declared: `hf:org/name[@revision]` → snapshot folder of its commit. */
+  hubPaths?: Record<string, string>;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -47,6 +50,16 @@ function checkMetrics(result: unknown): Record<string, MetricValue> {
     if (!ok) throw new TypeError(`metric "${name}" must be a number, string, boolean or number[]`);
   }
   return metrics;
+}
+
+/** `ctx.path`: `~/…` expanded, a declared Hub model as its snapshot folder, else as written. */
+function stagePath(written: string, job: WorkerJob): string {
+  if (!isHubRef(written)) return expandHome(written, job.home);
+  const snapshot = job.hubPaths?.[written];
+  if (snapshot === undefined) {
+    throw new ConfigError("deps", `${written}: a Hub model a stage reads must be in its deps`);
+  }
+  return snapshot;
 }
 
 /**
@@ -105,7 +118,7 @@ async function main(jobFile: string): Promise<number> {
     inputs: job.inputs,
     outDir: job.outDir,
     checkpointDir: job.checkpointDir,
-    path: (written) => expandHome(written, job.home),
+    path: (written) => stagePath(written, job),
     progress(done, total, message) {
       const now = performance.now();
       if (done < total && now - lastProgress < PROGRESS_INTERVAL_MS) return;

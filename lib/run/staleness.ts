@@ -11,6 +11,9 @@ import {
   StatCache,
 } from "../cache/mod.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
+import { ConfigError } from "../config/errors.ts";
+import { HubError } from "../hub/mod.ts";
+import { hubReference, HubResolver } from "./hub_deps.ts";
 import { homeFolder, isHomePath, isOutsideProject, resolveWrittenPath } from "../config/paths.ts";
 
 /** Bump when the meaning of a stage key changes, so every stage reruns once. */
@@ -34,6 +37,8 @@ export interface StageState {
   depInputs: Record<string, string>;
   /** Extra folders the stage may read: the fixed base folder of each glob in `deps`. */
   globBases: string[];
+  /** Hub models in `deps`: `hf:org/name[@revision]` → the commit it resolved to. */
+  hubDeps: Record<string, string>;
 }
 
 /** Reason added when a stale stage's result can be restored from the run cache. */
@@ -62,6 +67,8 @@ export class Planner {
   readonly code: CodeHasher;
   /** The home folder `~/…` dependencies live under. */
   readonly home = homeFolder();
+  /** Resolves `hf:` dependencies to commits (once each). */
+  readonly hub = new HubResolver();
 
   constructor(
     readonly pipeline: Pipeline,
@@ -81,8 +88,14 @@ export class Planner {
     const depInputs: Record<string, string> = {};
     const missingDeps: string[] = [];
     const globBases: string[] = [];
+    const hubDeps: Record<string, string> = {};
     const { root } = this.pipeline;
-    for (const dep of spec.deps) {
+    for (const [index, dep] of spec.deps.entries()) {
+      const reference = hubReference(dep);
+      if (reference !== undefined) {
+        deps[dep] = hubDeps[reference] = await this.#hubCommit(spec, index, reference);
+        continue;
+      }
       const isGlob = GLOB_CHARS.test(dep);
       if (isGlob) globBases.push(resolveWrittenPath(root, globBase(dep), this.home));
       const matches = isGlob ? await expandGlob(root, dep, this.home) : [dep];
@@ -111,7 +124,17 @@ export class Planner {
       upstream,
       outs: spec.outs,
     }));
-    return { key, code, deps, missingDeps, upstream, depInputs, globBases };
+    return { key, code, deps, missingDeps, upstream, depInputs, globBases, hubDeps };
+  }
+
+  /** The commit of a Hub dependency; a wrong reference is a ConfigError at its `deps` entry. */
+  async #hubCommit(spec: StageSpec, index: number, reference: string): Promise<string> {
+    try {
+      return await this.hub.commit(reference);
+    } catch (error) {
+      if (!(error instanceof HubError) || !error.isConfigurationError) throw error;
+      throw ConfigError.at(spec.depsWhere[index], error.message);
+    }
   }
 
   /** Whether the lock says `spec` is done with exactly `state` and its output is still stored. */

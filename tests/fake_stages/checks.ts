@@ -1,6 +1,6 @@
 // Fake stage: reads its input the way real stages do, so user errors take the real paths:
 // params.check = "params" (a typed param), "data" (a JSONL file, row by row), "checkpoint" (a safetensors
-// file), "bug" (a TypeError, which is not a user error).
+// file), "model" (config.json of a model folder or Hub id), "bug" (a TypeError, which is not a user error).
 import type { StageContext, StageResult } from "../../lib/run/types.ts";
 import { Params } from "../../lib/stagekit/params.ts";
 import { readLines } from "../../lib/data/lines.ts";
@@ -25,6 +25,12 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       rows++;
     }
     return { metrics: { rows } };
+  }
+  if (check === "model") {
+    const config = JSON.parse(
+      await Deno.readTextFile(`${ctx.path(params.string("path"))}/config.json`),
+    );
+    return { metrics: { n_embd: config.n_embd } };
   }
   if (check === "checkpoint") {
     const path = params.string("path");

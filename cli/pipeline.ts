@@ -356,7 +356,7 @@ async function main(args: string[]): Promise<number> {
         const table = published.find((path) => path.endsWith("metrics.md"));
         if (table && !cli.json) {
           console.log(`\n${await Deno.readTextFile(table)}`);
-          const shown = published.map((path) => relative(Deno.cwd(), path)).join(", ");
+          const shown = published.map(shownPath).join(", ");
           console.log(`written: ${shown}`);
         }
       }
@@ -369,6 +369,12 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onInterrupt);
     Deno.removeSignalListener("SIGTERM", onInterrupt);
   }
+}
+
+/** A path relative to the working folder when it is below it, else absolute. */
+function shownPath(path: string): string {
+  const fromCwd = relative(Deno.cwd(), path);
+  return fromCwd.startsWith("..") ? path : fromCwd;
 }
 
 /** The exit code for an error that ended the CLI, after printing it (one line unless a bug). */

@@ -1,17 +1,9 @@
 import { dirname, join, resolve } from "node:path";
 import { DirectedGraph } from "graphology";
 import { sha256Hex } from "../cache/hash.ts";
-import type { Pipeline, StageSpec } from "./types.ts";
+import type { LoadOptions, Pipeline, StageSpec } from "./types.ts";
 
-/** Options for {@linkcode loadPipeline}. */
-export interface LoadOptions {
-  /** `dotted.key=value` overrides, applied before validation and typed by the file's values. */
-  set?: string[];
-  /** Cache directory override (absolute or relative to the project root); used by `repro`. */
-  cacheDir?: string;
-  /** Backend override (`--backend`): replaces `settings.backend` everywhere it is used. */
-  backend?: string;
-}
+export type { LoadOptions };
 
 /** Bump when the parsed form changes so old parse-cache entries are ignored. */
 const PARSE_CACHE_VERSION = 4;

@@ -13,7 +13,6 @@ import {
 import { isAbsolute, normalize, relative, resolve } from "node:path";
 import { ConfigError, type SourceLocation } from "./errors.ts";
 import { homeFolder, resolveWrittenPath } from "../config/paths.ts";
-import type { LoadOptions } from "./load.ts";
 import { applyOverrides } from "./overrides.ts";
 import { buildGraph } from "./graph.ts";
 import { interpolate, type Scope } from "./interpolate.ts";
@@ -21,6 +20,7 @@ import {
   BACKEND_NAMES,
   EXECUTOR_NAMES,
   type ExecutorName,
+  type LoadOptions,
   type MatrixValue,
   type Pipeline,
   type PipelineSettings,

@@ -110,3 +110,13 @@ export interface Pipeline {
   /** Directed graph upstream → downstream over stage names. */
   graph: DirectedGraph;
 }
+
+/** Options for {@linkcode loadPipeline}. */
+export interface LoadOptions {
+  /** `dotted.key=value` overrides, applied before validation and typed by the file's values. */
+  set?: string[];
+  /** Cache directory override (absolute or relative to the project root); used by `repro`. */
+  cacheDir?: string;
+  /** Backend override (`--backend`): replaces `settings.backend` everywhere it is used. */
+  backend?: string;
+}

@@ -1,4 +1,4 @@
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
   canonicalJson,
   commitOutput,
@@ -6,6 +6,7 @@ import {
   type LockFile,
   outputPath,
   readLock,
+  saveRunCache,
   sha256Hex,
   StatCache,
   writeLock,
@@ -22,7 +23,6 @@ import {
   GLOB_CHARS,
   Planner,
   RESTORABLE_REASON,
-  runCachePath,
   type StageState,
   type StageStatus,
 } from "./staleness.ts";
@@ -844,15 +844,6 @@ async function cleanTemporary(cacheDir: string): Promise<void> {
 
 function restorable(status: StageStatus): boolean {
   return status.reasons.includes(RESTORABLE_REASON);
-}
-
-/** Remember a finished run by its key so the same inputs never need computing again. */
-async function saveRunCache(cacheDir: string, entry: LockEntry): Promise<void> {
-  const path = runCachePath(cacheDir, entry.key);
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(entry));
-  await Deno.rename(temp, path);
 }
 
 async function saveQuietly(stats: StatCache): Promise<void> {

@@ -1,5 +1,6 @@
 import { join, relative } from "node:path";
 import {
+  cachedRun,
   canonicalJson,
   type CodeFingerprint,
   CodeHasher,
@@ -43,11 +44,6 @@ export interface StageState {
 
 /** Reason added when a stale stage's result can be restored from the run cache. */
 export const RESTORABLE_REASON = "a run with these inputs is cached: restored without rerunning";
-
-/** Where the run cache keeps the lock entry of the run with stage key `key`. */
-export function runCachePath(cacheDir: string, key: string): string {
-  return join(cacheDir, "runs", key.slice(0, 2), `${key}.json`);
-}
 
 /** Whether a stage is fresh and, when not, why (one short line per reason). */
 export interface StageStatus {
@@ -217,16 +213,7 @@ export class Planner {
    * stored, or undefined. Lets a stage switch back to earlier params without recomputing.
    */
   cachedRun(state: StageState): LockEntry | undefined {
-    try {
-      const entry = JSON.parse(
-        Deno.readTextFileSync(runCachePath(this.pipeline.cacheDir, state.key)),
-      ) as LockEntry;
-      return entry.key === state.key && hasOutput(this.pipeline.cacheDir, entry.output)
-        ? entry
-        : undefined;
-    } catch {
-      return undefined;
-    }
+    return cachedRun(this.pipeline.cacheDir, state.key);
   }
 }
 

@@ -1,5 +1,6 @@
-/** A metric value a stage may report. */
-export type MetricValue = number | string | boolean | number[];
+import type { MetricValue } from "../cache/lockfile.ts";
+
+export type { MetricValue };
 
 /** What a stage's `run` receives. */
 export interface StageContext {

@@ -6,30 +6,31 @@ import {
   type LockFile,
   outputPath,
   readLock,
-  saveRunCache,
   sha256Hex,
   StatCache,
   writeLock,
 } from "../cache/mod.ts";
 import { withUpstream } from "../dag/graph.ts";
 import { UsageError } from "../dag/errors.ts";
-import { formatLocation } from "../config/errors.ts";
 import { homeFolder } from "../config/paths.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
 import type { Executor, QueuedStageHandle, StageHandle, StageJob } from "./executor.ts";
 import type { Reporter } from "./progress.ts";
 import { sandboxCommand, sandboxEnv } from "./sandbox.ts";
 import {
-  GLOB_CHARS,
+  missingDependencyMessage,
   Planner,
   RESTORABLE_REASON,
   type StageState,
   type StageStatus,
 } from "./staleness.ts";
 import type { WorkerJob } from "./stage_worker.ts";
+import { RunBook, type RunSummary } from "./run_book.ts";
 import { hubReference, hubSnapshot } from "./hub_deps.ts";
 import type { WorkerEvent } from "./protocol.ts";
 import type { MetricValue } from "./types.ts";
+
+export type { RunSummary };
 
 /** Lines of a failed stage's log shown with its failure. */
 export const FAILURE_TAIL_LINES = 20;
@@ -57,23 +58,6 @@ export interface RunOptions {
    * below the failure are reported as not run. Without it no new stage starts after a failure.
    */
   keepGoing?: boolean;
-}
-
-/** What a run did. */
-export interface RunSummary {
-  ran: string[];
-  skipped: string[];
-  /** Stale stages whose earlier result for the same inputs came back from the run cache. */
-  restored: string[];
-  failed: string[];
-  /** Stages that did not run because an upstream stage failed. */
-  notRun: string[];
-  /** Stages that would run (dry run only). */
-  wouldRun: string[];
-  /** The run was cancelled by the signal. */
-  cancelled: boolean;
-  /** The lock file contents after the run. */
-  lock: LockFile;
 }
 
 /** Resolve user-given stage names (a matrix stage name means all its cells). Throws UsageError. */
@@ -188,6 +172,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     for (const handle of handles.values()) handle.cancel();
   };
   options.signal?.addEventListener("abort", onAbort);
+  const book = new RunBook(summary, options.reporter, pipeline.cacheDir, saveLock);
 
   if (options.executor.submit) {
     try {
@@ -200,7 +185,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
         forced,
         summary,
         handles,
-        saveLock,
+        book,
       });
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
@@ -210,86 +195,55 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     return summary;
   }
 
+  const finished = (name: string, output: string) => {
+    outputs.set(name, output);
+    done.add(name);
+  };
   const runOne = async (spec: StageSpec) => {
     const upstream: Record<string, string> = {};
     for (const need of spec.needs) upstream[need] = outputs.get(need)!;
-    let state: StageState;
-    try {
-      state = await planner.state(spec, upstream);
-    } catch (error) {
-      summary.failed.push(spec.name);
-      options.reporter.event({ event: "fail", stage: spec.name, error: (error as Error).message });
-      return;
+    const decision = await planner.decide(spec, upstream, forced.has(spec.name));
+    if (decision.action === "fail") return book.failed(spec.name, decision.error);
+    if (decision.action === "fresh") {
+      finished(spec.name, decision.entry.output);
+      return book.fresh(spec.name);
     }
-    if (state.missingDeps.length > 0) {
-      summary.failed.push(spec.name);
-      options.reporter.event({
-        event: "fail",
-        stage: spec.name,
-        error: missingDependencyMessage(spec, state.missingDeps),
-      });
-      return;
+    if (decision.action === "restore") {
+      finished(spec.name, decision.entry.output);
+      return await book.restored(spec.name, decision.entry, decision.reason);
     }
-    if (!forced.has(spec.name) && planner.isFresh(spec, state)) {
-      outputs.set(spec.name, lock.stages[spec.name].output);
-      done.add(spec.name);
-      summary.skipped.push(spec.name);
-      options.reporter.event({ event: "skip", stage: spec.name, reason: "fresh" });
-      return;
-    }
-    if (!forced.has(spec.name)) {
-      const cached = planner.cachedRun(state);
-      if (cached) {
-        outputs.set(spec.name, cached.output);
-        lock.stages[spec.name] = cached;
-        await saveLock();
-        done.add(spec.name);
-        summary.restored.push(spec.name);
-        options.reporter.event({
-          event: "skip",
-          stage: spec.name,
-          reason: `restored from the run cache (${planner.reasons(spec, state).join("; ")})`,
-        });
-        return;
-      }
-    }
-    const reasons = forced.has(spec.name) ? ["forced"] : planner.reasons(spec, state);
     let result: StageOutcome;
     try {
-      result = await executeStage(pipeline, spec, state, outputs, options, handles, reasons);
+      result = await executeStage(
+        pipeline,
+        spec,
+        decision.state,
+        outputs,
+        options,
+        handles,
+        decision.reasons,
+      );
     } catch (error) {
       // It could not be started (e.g. its Hub model cannot be downloaded).
-      summary.failed.push(spec.name);
-      options.reporter.event({ event: "fail", stage: spec.name, error: (error as Error).message });
-      return;
+      return book.failed(spec.name, (error as Error).message);
     }
     if (result.ok) {
-      outputs.set(spec.name, result.entry.output);
-      lock.stages[spec.name] = result.entry;
-      await saveLock();
-      await saveRunCache(pipeline.cacheDir, result.entry);
-      done.add(spec.name);
-      summary.ran.push(spec.name);
-    } else if (!summary.cancelled) {
-      summary.failed.push(spec.name);
-    }
+      finished(spec.name, result.entry.output);
+      await book.ran(spec.name, result.entry);
+    } else if (!summary.cancelled) book.failed(spec.name);
   };
 
   const stopped = () => summary.cancelled || (!options.keepGoing && summary.failed.length > 0);
-  const reportNotRun = (name: string, reason: string) => {
-    summary.notRun.push(name);
-    options.reporter.event({ event: "not-run", stage: name, reason });
-  };
   try {
     while (true) {
       while (!stopped() && running.size < jobs) {
         if (options.keepGoing) {
           // Stages below a failure will never run: report them now (pending is upstream first).
           for (const name of [...pending]) {
-            const reason = blockedReason(pipeline.stages.get(name)!, summary);
+            const reason = book.blockedReason(pipeline.stages.get(name)!);
             if (reason === undefined) continue;
             pending.splice(pending.indexOf(name), 1);
-            reportNotRun(name, reason);
+            book.notRun(name, reason);
           }
         }
         const index = pending.findIndex((name) =>
@@ -305,9 +259,9 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     }
     if (!summary.cancelled && summary.failed.length > 0) {
       for (const name of pending) {
-        reportNotRun(
+        book.notRun(
           name,
-          blockedReason(pipeline.stages.get(name)!, summary, done) ?? "stopped after a failure",
+          book.blockedReason(pipeline.stages.get(name)!, done) ?? "stopped after a failure",
         );
       }
     }
@@ -329,7 +283,7 @@ interface QueuedRun {
   forced: Set<string>;
   summary: RunSummary;
   handles: Map<string, StageHandle>;
-  saveLock: () => Promise<void>;
+  book: RunBook;
 }
 
 /** How a stage of a queued run ends: its output hash, or undefined when it did not succeed. */
@@ -349,29 +303,21 @@ type QueuedResult = Promise<string | undefined>;
  * a killed coordinator recognises the jobs it queued, whether their upstream has finished or not.
  */
 async function runQueued(run: QueuedRun): Promise<void> {
-  const { pipeline, options, planner, lock, forced, summary, handles } = run;
+  const { pipeline, options, planner, lock, forced, summary, handles, book } = run;
   const executor = options.executor;
   const submit = executor.submit!.bind(executor);
   /** Each stage's stable work key: its key with upstream stages named by their work keys. */
   const recipes = new Map<string, string>();
   const queued = new Map<string, QueuedStageHandle>();
   const results = new Map<string, QueuedResult>();
-  const failed = new Set<string>();
   const settling: Promise<void>[] = [];
-
-  const fail = (name: string, error: string) => {
-    failed.add(name);
-    summary.failed.push(name);
-    options.reporter.event({ event: "fail", stage: name, error });
-  };
 
   for (const name of run.selected) {
     if (summary.cancelled) break;
     const spec = pipeline.stages.get(name)!;
-    const blocked = blockedReason(spec, summary);
+    const blocked = book.blockedReason(spec);
     if (blocked !== undefined) {
-      summary.notRun.push(name);
-      options.reporter.event({ event: "not-run", stage: name, reason: blocked });
+      book.notRun(name, blocked);
       continue;
     }
     let recipeState: StageState;
@@ -380,12 +326,12 @@ async function runQueued(run: QueuedRun): Promise<void> {
       for (const need of spec.needs) recipeUpstream[need] = `recipe:${recipes.get(need)}`;
       recipeState = await planner.state(spec, recipeUpstream);
     } catch (error) {
-      fail(name, (error as Error).message);
+      book.failed(name, (error as Error).message);
       continue;
     }
     recipes.set(name, recipeState.key);
     if (recipeState.missingDeps.length > 0) {
-      fail(name, missingDependencyMessage(spec, recipeState.missingDeps));
+      book.failed(name, missingDependencyMessage(spec, recipeState.missingDeps));
       continue;
     }
 
@@ -400,32 +346,15 @@ async function runQueued(run: QueuedRun): Promise<void> {
         upstreamHashes[need] = lock.stages[need].output;
         upstreamInputs[need] = outputPath(pipeline.cacheDir, upstreamHashes[need]);
       }
-      let state: StageState;
-      try {
-        state = await planner.state(spec, upstreamHashes);
-      } catch (error) {
-        fail(name, (error as Error).message);
-        continue;
+      const decision = await planner.decide(spec, upstreamHashes, forced.has(name));
+      if (decision.action === "fail") book.failed(name, decision.error);
+      else if (decision.action === "fresh") book.fresh(name);
+      else if (decision.action === "restore") {
+        await book.restored(name, decision.entry, decision.reason);
       }
-      if (!forced.has(name) && planner.isFresh(spec, state)) {
-        summary.skipped.push(name);
-        options.reporter.event({ event: "skip", stage: name, reason: "fresh" });
-        continue;
-      }
-      const cached = forced.has(name) ? undefined : planner.cachedRun(state);
-      if (cached) {
-        lock.stages[name] = cached;
-        await run.saveLock();
-        summary.restored.push(name);
-        options.reporter.event({
-          event: "skip",
-          stage: name,
-          reason: `restored from the run cache (${planner.reasons(spec, state).join("; ")})`,
-        });
-        continue;
-      }
-      reasons = forced.has(name) ? ["forced"] : planner.reasons(spec, state);
-      keyState = () => Promise.resolve(state);
+      if (decision.action !== "run") continue;
+      reasons = decision.reasons;
+      keyState = () => Promise.resolve(decision.state);
     } else {
       for (const need of spec.needs) {
         upstreamInputs[need] = queued.has(need)
@@ -467,7 +396,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
         sha256Hex(canonicalJson({ work: recipeState.key, cache: pipeline.cacheDir })),
       );
     } catch (error) {
-      fail(name, (error as Error).message);
+      book.failed(name, (error as Error).message);
       continue;
     }
     options.reporter.event({ event: "start", stage: name, reason: reasons.join("; ") });
@@ -492,12 +421,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
         const upstreamOutputs = await Promise.all(upstreamResults);
         if (upstreamOutputs.some((output) => output === undefined) && !summary.cancelled) {
           // Its upstream failed (SLURM cancelled the job) or was not stored: nothing to keep.
-          summary.notRun.push(name);
-          options.reporter.event({
-            event: "not-run",
-            stage: name,
-            reason: blockedReason(spec, summary) ?? "upstream not run",
-          });
+          book.notRun(name, book.blockedReason(spec) ?? "upstream not run");
           return;
         }
         const outcome = await settleStage(
@@ -512,13 +436,9 @@ async function runQueued(run: QueuedRun): Promise<void> {
         );
         if (outcome.ok) {
           output = outcome.entry.output;
-          lock.stages[name] = outcome.entry;
-          await run.saveLock();
-          await saveRunCache(pipeline.cacheDir, outcome.entry);
-          summary.ran.push(name);
+          await book.ran(name, outcome.entry);
         } else if (!summary.cancelled) {
-          failed.add(name);
-          summary.failed.push(name);
+          book.failed(name);
           if (exit.code === 0) {
             // The job succeeded on the cluster but its output is unusable (declared outs
             // missing): its queued dependents must not run on it. (A failed job's dependents
@@ -530,7 +450,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
           }
         }
       } catch (error) {
-        if (!failed.has(name)) fail(name, (error as Error).message);
+        if (!summary.failed.includes(name)) book.failed(name, (error as Error).message);
       } finally {
         settled(output);
         handles.delete(name);
@@ -540,40 +460,6 @@ async function runQueued(run: QueuedRun): Promise<void> {
   }
   await Promise.all(settling);
   await executor.close?.();
-}
-
-/**
- * One line naming each missing dependency: where its key was written, the key and the path
- * (`pipeline.yaml:24:9: data.test: /data/test.jsonl: no such file`).
- */
-export function missingDependencyMessage(spec: StageSpec, missing: string[]): string {
-  return missing.map((path) => {
-    const index = spec.deps.findIndex((dep) => dep === path);
-    const glob = index < 0 ? spec.deps.findIndex((dep) => GLOB_CHARS.test(dep)) : -1;
-    const where = spec.depsWhere[index >= 0 ? index : glob >= 0 ? glob : 0];
-    const problem = index < 0 && glob >= 0 ? "matches no file" : "no such file";
-    return where
-      ? `${formatLocation(where)}: ${where.key}: ${path}: ${problem}`
-      : `${path}: ${problem}`;
-  }).join("; ");
-}
-
-/**
- * Why `spec` cannot run: `upstream a, b failed` (or `not run`) when one of its upstream stages
- * failed or was not run — or, with `done`, has not finished; undefined when nothing blocks it.
- */
-function blockedReason(
-  spec: StageSpec,
-  summary: RunSummary,
-  done?: Set<string>,
-): string | undefined {
-  const blocked = spec.needs.filter((need) =>
-    summary.failed.includes(need) || summary.notRun.includes(need) ||
-    (done !== undefined && !done.has(need))
-  );
-  if (blocked.length === 0) return undefined;
-  const failed = blocked.some((need) => summary.failed.includes(need));
-  return `upstream ${blocked.join(", ")} ${failed ? "failed" : "not run"}`;
 }
 
 /** Every stage downstream of `name`. */

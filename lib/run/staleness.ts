@@ -12,7 +12,7 @@ import {
   StatCache,
 } from "../cache/mod.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
-import { ConfigError } from "../config/errors.ts";
+import { ConfigError, formatLocation } from "../config/errors.ts";
 import { HubError } from "../hub/mod.ts";
 import { hubReference, HubResolver } from "./hub_deps.ts";
 import { homeFolder, isHomePath, isOutsideProject, resolveWrittenPath } from "../config/paths.ts";
@@ -44,6 +44,20 @@ export interface StageState {
 
 /** Reason added when a stale stage's result can be restored from the run cache. */
 export const RESTORABLE_REASON = "a run with these inputs is cached: restored without rerunning";
+
+/**
+ * What to do with a stage whose upstream outputs are known: the one decision the local and the
+ * queued (SLURM) loop both carry out.
+ */
+export type Decision =
+  /** Its state cannot be computed or a dependency is missing: it fails without running. */
+  | { action: "fail"; error: string }
+  /** The lock says it is done with exactly these inputs and its output is stored. */
+  | { action: "fresh"; entry: LockEntry }
+  /** A run with exactly these inputs is in the run cache: take its result. */
+  | { action: "restore"; entry: LockEntry; reason: string }
+  /** Run it, for these reasons. */
+  | { action: "run"; state: StageState; reasons: string[] };
 
 /** Whether a stage is fresh and, when not, why (one short line per reason). */
 export interface StageStatus {
@@ -133,6 +147,38 @@ export class Planner {
     }
   }
 
+  /**
+   * Decide the fate of `spec` given its upstream output hashes (`forced`: run even when fresh or
+   * cached). Never throws: a state that cannot be computed is a `fail` decision.
+   */
+  async decide(
+    spec: StageSpec,
+    upstream: Record<string, string>,
+    forced: boolean,
+  ): Promise<Decision> {
+    let state: StageState;
+    try {
+      state = await this.state(spec, upstream);
+    } catch (error) {
+      return { action: "fail", error: (error as Error).message };
+    }
+    if (state.missingDeps.length > 0) {
+      return { action: "fail", error: missingDependencyMessage(spec, state.missingDeps) };
+    }
+    if (forced) return { action: "run", state, reasons: ["forced"] };
+    if (this.isFresh(spec, state)) return { action: "fresh", entry: this.lock.stages[spec.name] };
+    const reasons = this.reasons(spec, state);
+    const cached = this.cachedRun(state);
+    if (cached) {
+      return {
+        action: "restore",
+        entry: cached,
+        reason: `restored from the run cache (${reasons.join("; ")})`,
+      };
+    }
+    return { action: "run", state, reasons };
+  }
+
   /** Whether the lock says `spec` is done with exactly `state` and its output is still stored. */
   isFresh(spec: StageSpec, state: StageState): boolean {
     const entry = this.lock.stages[spec.name];
@@ -215,6 +261,22 @@ export class Planner {
   cachedRun(state: StageState): LockEntry | undefined {
     return cachedRun(this.pipeline.cacheDir, state.key);
   }
+}
+
+/**
+ * One line naming each missing dependency: where its key was written, the key and the path
+ * (`pipeline.yaml:24:9: data.test: /data/test.jsonl: no such file`).
+ */
+export function missingDependencyMessage(spec: StageSpec, missing: string[]): string {
+  return missing.map((path) => {
+    const index = spec.deps.findIndex((dep) => dep === path);
+    const glob = index < 0 ? spec.deps.findIndex((dep) => GLOB_CHARS.test(dep)) : -1;
+    const where = spec.depsWhere[index >= 0 ? index : glob >= 0 ? glob : 0];
+    const problem = index < 0 && glob >= 0 ? "matches no file" : "no such file";
+    return where
+      ? `${formatLocation(where)}: ${where.key}: ${path}: ${problem}`
+      : `${path}: ${problem}`;
+  }).join("; ");
 }
 
 function codeReasons(entry: LockEntry, code: CodeFingerprint): string[] {

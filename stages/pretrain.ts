@@ -24,9 +24,9 @@ import { Params } from "../lib/stagekit/params.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { readSplit, tokenizerDir } from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
+import { modelDirName } from "../lib/stagekit/folders.ts";
+import { optionalNeededFolder } from "../lib/stagekit/needs.ts";
 
-/** Folder of the model inside a pretrain output folder. */
-export const modelDirName = "model";
 /** Width of the position buckets of `validationLossByPosition`. */
 const positionBucketTokens = 64;
 
@@ -67,10 +67,10 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const modelParams = params.section("model");
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
-  const tokenizeDir = ctx.inputs.tokenize;
-  const corpusDir = ctx.inputs.corpus;
+  const tokenizeDir = optionalNeededFolder(ctx, "tokenized");
+  const corpusDir = optionalNeededFolder(ctx, "corpus");
   if (!tokenizeDir && !corpusDir) {
-    throw new ConfigError("needs", "must include the tokenize or the corpus stage");
+    throw new ConfigError("needs", "must give the role tokenized (task data) or corpus");
   }
   const tokenizer = await loadTokenizer(tokenizerDir((corpusDir ?? tokenizeDir)!));
   const outModel = join(ctx.outDir, modelDirName);

@@ -1,5 +1,5 @@
 /**
- * train-<method>: adapts the pretrained base with one tuning method from the registry (prompt,
+ * train (roles `tokenized`, `base`): adapts the pretrained base with one tuning method from the registry (prompt,
  * lora, full, ia3, …), trains only what the method selects, and writes the method's result in its
  * native format (PEFT layout for adapters) to `adapter/` with the cost of training as metrics.
  * The stage never branches on the method's name.
@@ -14,7 +14,6 @@ import { parseTrainOptions, train } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
 import { Params } from "../lib/stagekit/params.ts";
-import { ConfigError } from "../lib/config/errors.ts";
 import {
   labelsOf,
   readSplit,
@@ -22,10 +21,8 @@ import {
   tokenizerDir,
 } from "../lib/stagekit/tokenized.ts";
 import type { StageContext, StageResult } from "../lib/run/types.ts";
-import { modelDirName } from "./pretrain.ts";
-
-/** Folder of the trained method inside a train output folder. */
-export const adapterDirName = "adapter";
+import { adapterDirName, modelDirName } from "../lib/stagekit/folders.ts";
+import { neededFolder } from "../lib/stagekit/needs.ts";
 
 /**
  * The method's config with any `init_text` tokenized into `init_token_ids`, so a method can start
@@ -45,11 +42,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const params = new Params(ctx.params);
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
-  const tokenizeDir = ctx.inputs.tokenize;
-  const pretrainDir = ctx.inputs.pretrain;
-  if (!tokenizeDir || !pretrainDir) {
-    throw new ConfigError("needs", "must include the tokenize and pretrain stages");
-  }
+  const tokenizeDir = neededFolder(ctx, "tokenized", "the tokenized data");
+  const pretrainDir = neededFolder(ctx, "base", "the base model");
   const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
   const method = methodNamed(params.string("method"), params.key("method"));
   const config = method.parseConfig(

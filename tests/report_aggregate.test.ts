@@ -66,6 +66,11 @@ function fakeContext(inputs: Record<string, string>, outDir: string, params = {}
     stage: "aggregate",
     params,
     inputs,
+    // The evaluate cells fill the `runs` role; `tokenize` fills another role the stage ignores.
+    needs: {
+      runs: Object.fromEntries(Object.entries(inputs).filter(([name]) => name !== "tokenize")),
+      ...(inputs.tokenize ? { tokenized: { tokenize: inputs.tokenize } } : {}),
+    },
     outDir,
     path: (written) => written,
     progress() {},
@@ -97,7 +102,7 @@ async function rejects(promise: Promise<unknown>, part: string) {
 Deno.test("aggregate stage: evaluate cells in, table files and report out, headline metrics back", async () => {
   await withTempDir(async (root) => {
     const inputs: Record<string, string> = {
-      // Not an evaluate cell: no metrics.json here, so reading it would throw.
+      // Another role (tokenized): no metrics.json here, so reading it would throw.
       tokenize: await Deno.makeTempDir({ dir: root }),
     };
     for (const [method, level] of [["prompt", 0], ["lora", 1], ["full", 2]] as const) {
@@ -202,6 +207,6 @@ Deno.test("aggregate stage: inconsistent or broken inputs are refused with their
 
     const noEvaluate = await run(fakeContext({ tokenize: root }, root).ctx).catch((e) => e);
     assert(noEvaluate instanceof ConfigError, `expected ConfigError, got ${noEvaluate}`);
-    assert(noEvaluate.key === "needs" && noEvaluate.detail.includes("must include the evaluate"));
+    assert(noEvaluate.key === "needs.runs", noEvaluate.message);
   });
 });

@@ -6,7 +6,7 @@ import type { LoadOptions, Pipeline, StageSpec } from "./types.ts";
 export type { LoadOptions };
 
 /** Bump when the parsed form changes so old parse-cache entries are ignored. */
-const PARSE_CACHE_VERSION = 4;
+const PARSE_CACHE_VERSION = 5;
 
 /**
  * Read, validate and expand a pipeline file. Returns the typed {@linkcode Pipeline} with matrix

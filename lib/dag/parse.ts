@@ -39,6 +39,17 @@ const STAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const MATRIX_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MEMORY = /^\d+(\.\d+)?[KMGT]?B?$/i;
 const WALL_TIME = /^(\d+-)?\d+(:\d{2}){0,2}$/;
+/** A role a stage reads its upstream under (`tokenized`, `base`, `tuned`). */
+const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** One stage named in `needs`, with its key, and the role it fills (mapping form). */
+interface NeedItem {
+  value: string;
+  node: YamlNode;
+  key: string;
+  role?: string;
+}
+
 /** How many `${section.key}` hops `locate` follows (sections may refer to each other). */
 const MAX_REFERENCE_DEPTH = 8;
 
@@ -288,7 +299,7 @@ class Checker {
 
     const stages = new Map<string, StageSpec>();
     const groups = new Map<string, string[]>();
-    const needNodes = new Map<string, YamlNode[]>();
+    const needItems = new Map<string, NeedItem[]>();
     const usesChecked = new Map<string, boolean>();
     for (const [name, node, keyNode] of this.entries(stagesNode, "stages")) {
       const key = `stages.${name}`;
@@ -303,34 +314,36 @@ class Checker {
       groups.set(name, cells.map((cell) => cell.spec.name));
       for (const cell of cells) {
         stages.set(cell.spec.name, cell.spec);
-        needNodes.set(cell.spec.name, cell.needNodes);
+        needItems.set(cell.spec.name, cell.needs);
       }
     }
 
-    // A need naming a matrix stage means every cell of it.
+    // A need naming a matrix stage means every cell of it; a role gets every cell it names.
     for (const spec of stages.values()) {
       const expanded: string[] = [];
+      const roles: Record<string, string[]> = {};
       spec.needs.forEach((need, i) => {
-        const node = needNodes.get(spec.name)![i];
-        const needKey = `stages.${spec.base}.needs[${i}]`;
-        if (stages.has(need)) expanded.push(need);
-        else if (groups.has(need)) expanded.push(...groups.get(need)!);
+        const item = needItems.get(spec.name)![i];
+        let cells: string[];
+        if (stages.has(need)) cells = [need];
+        else if (groups.has(need)) cells = groups.get(need)!;
         else {
           const known = [...groups.keys()].join(", ");
-          this.fail(node, needKey, `unknown stage "${need}" (stages: ${known})`);
+          this.fail(item.node, item.key, `unknown stage "${need}" (stages: ${known})`);
         }
+        expanded.push(...cells);
+        const role = item.role ?? need;
+        roles[role] = [...new Set([...(roles[role] ?? []), ...cells])];
       });
       spec.needs = [...new Set(expanded)];
+      spec.roles = roles;
     }
 
     const graph = buildGraph(stages, (stage, need) => {
       const spec = stages.get(stage)!;
       const i = spec.needs.indexOf(need);
-      const nodesOfStage = needNodes.get(stage)!;
-      return this.where(
-        nodesOfStage[Math.min(i, nodesOfStage.length - 1)],
-        `stages.${spec.base}.needs`,
-      );
+      const items = needItems.get(stage)!;
+      return this.where(items[Math.min(i, items.length - 1)]?.node, `stages.${spec.base}.needs`);
     });
 
     const cacheDir = resolveWrittenPath(root, options.cacheDir ?? settings.cache, homeFolder());
@@ -402,7 +415,7 @@ class Checker {
     sections: Record<string, unknown>,
     root: string,
     usesChecked: Map<string, boolean>,
-  ): { spec: StageSpec; needNodes: YamlNode[] }[] {
+  ): { spec: StageSpec; needs: NeedItem[] }[] {
     const key = `stages.${name}`;
     const map = this.map(node, key);
     const fields = new Map<string, YamlNode | null>();
@@ -424,7 +437,7 @@ class Checker {
 
     const desc = fields.has("desc") ? this.string(fields.get("desc")!, `${key}.desc`) : undefined;
     const needsNode = fields.get("needs");
-    const needsItems = needsNode === undefined ? [] : this.stringList(needsNode, `${key}.needs`);
+    const needsItems = needsNode === undefined ? [] : this.needs(needsNode, `${key}.needs`);
     const depsNode = fields.get("deps");
     const depsItems = depsNode === undefined ? [] : this.stringList(depsNode, `${key}.deps`);
     const paramsNode = fields.get("params");
@@ -470,7 +483,7 @@ class Checker {
       const params = paramsNode === undefined || paramsNode === null
         ? {}
         : interpolate(paramsNode, scope, `${key}.params`, this) as Record<string, unknown>;
-      const needs = needsItems.map((item, i) => resolveString(item, `${key}.needs[${i}]`));
+      const needs = needsItems.map((item) => resolveString(item, item.key));
       // Files anywhere: inside the project, absolute, or under ~ (hashed like the others).
       const deps = depsItems.map((item, i) => normalize(resolveString(item, `${key}.deps[${i}]`)));
       const keys: Record<string, SourceLocation> = { uses: this.where(usesNode, `${key}.uses`) };
@@ -495,13 +508,43 @@ class Checker {
         where: this.where(keyNode, key),
         depsWhere: depsItems.map((item, i) => this.originWhere(item.node, `${key}.deps[${i}]`)),
         keys,
+        roles: {},
       };
       // Leave optional fields out rather than undefined, so a spec survives a JSON round trip.
       for (const field of ["matrix", "resources", "desc"] as const) {
         if (spec[field] === undefined) delete spec[field];
       }
-      return { spec, needNodes: needsItems.map((item) => item.node) };
+      return { spec, needs: needsItems };
     });
+  }
+
+  /**
+   * A stage's `needs`: a list of stage names (each fills the role named after it), or a mapping
+   * from the roles the stage reads to the stage (or list of stages) filling each.
+   */
+  needs(node: YamlNode | null, key: string): NeedItem[] {
+    if (isSeq(node)) {
+      return this.stringList(node, key).map((item, i) => ({ ...item, key: `${key}[${i}]` }));
+    }
+    if (!isMap(node)) {
+      this.fail(
+        node,
+        key,
+        `expected a list of stages or a mapping of roles to stages, got ${describe(node)}`,
+      );
+    }
+    const items: NeedItem[] = [];
+    for (const [role, value, keyNode] of this.entries(this.map(node, key), key)) {
+      const roleKey = `${key}.${role}`;
+      if (!ROLE_NAME.test(role)) {
+        this.fail(keyNode, roleKey, "role names are identifiers (letters, digits, _)");
+      }
+      const stagesOfRole = isSeq(value)
+        ? this.stringList(value, roleKey).map((item, i) => ({ ...item, key: `${roleKey}[${i}]` }))
+        : [{ value: this.string(value, roleKey), node: value!, key: roleKey }];
+      items.push(...stagesOfRole.map((item) => ({ ...item, role })));
+    }
+    return items;
   }
 
   matrix(node: YamlNode | null, key: string): Record<string, MatrixValue>[] {

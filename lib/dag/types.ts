@@ -53,6 +53,12 @@ export interface StageSpec {
   uses: string;
   /** Upstream stage names (cells, already expanded). */
   needs: string[];
+  /**
+   * The roles the stage reads its upstream under → the stage cells filling each (`needs` as a
+   * mapping, e.g. `{tokenized: tokenize, tuned: train-lora}`); a plain list names each role
+   * after its stage. Only the pipeline file knows stage names; a stage knows its roles.
+   */
+  roles: Record<string, string[]>;
   /** File dependencies (paths or globs) relative to the project root. */
   deps: string[];
   /** Resolved params (shared sections and matrix values substituted). */

@@ -529,6 +529,11 @@ async function prepareStage(
     inputs,
     outDir,
     checkpointDir,
+    needs: Object.fromEntries(
+      Object.entries(spec.roles).map((
+        [role, cells],
+      ) => [role, Object.fromEntries(cells.map((cell) => [cell, upstreamInputs[cell]]))]),
+    ),
     stageKey: `stages.${spec.base}`,
     keys: spec.keys,
     hubPaths,

@@ -18,6 +18,8 @@ export interface WorkerJob {
   module: string;
   params: Record<string, unknown>;
   inputs: Record<string, string>;
+  /** Upstream output folders by role (see `StageContext.needs`). */
+  needs?: Record<string, Record<string, string>>;
   outDir: string;
   /** Folder for resumable checkpoints (kept across killed attempts of the same stage key). */
   checkpointDir?: string;
@@ -116,6 +118,7 @@ async function main(jobFile: string): Promise<number> {
     stage: job.stage,
     params: job.params,
     inputs: job.inputs,
+    needs: job.needs ?? {},
     outDir: job.outDir,
     checkpointDir: job.checkpointDir,
     path: (written) => stagePath(written, job),

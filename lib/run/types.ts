@@ -14,6 +14,12 @@ export interface StageContext {
    * as written in `deps` (for a glob: each matched file by its project-relative path).
    */
   inputs: Record<string, string>;
+  /**
+   * Upstream output folders by the role the stage reads them under (the keys of `needs` in the
+   * pipeline file; a plain list names each role after its stage): role → stage cell → folder.
+   * Read them with lib/stagekit's `neededFolder` / `neededFolders`.
+   */
+  needs: Record<string, Record<string, string>>;
   /** Directory to write every output to (a temporary folder, moved into the cache on success). */
   outDir: string;
   /**

@@ -67,7 +67,7 @@ export interface StageStatus {
 }
 
 /** Characters that make a `deps` entry a glob. */
-export const GLOB_CHARS = /[*?[]/;
+const GLOB_CHARS = /[*?[]/;
 
 /**
  * Computes stage keys and staleness reasons against a lock file. Shared by `run`, `status`,

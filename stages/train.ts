@@ -13,7 +13,7 @@ import { loadTokenizer } from "../lib/tokenizer/mod.ts";
 import { parseTrainOptions, train } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
-import { Params } from "../lib/stagekit/params.ts";
+import { Params, underSection } from "../lib/stagekit/params.ts";
 import {
   labelsOf,
   readSplit,
@@ -57,7 +57,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   };
 
   const model = await loadCheckpoint(join(pretrainDir, modelDirName));
-  const applied = method.apply(model, config, seed);
+  const applied = underSection(params.key("config"), () => method.apply(model, config, seed));
   const toExample = (e: TokenizedExample) => ({ ids: e.ids, labels: labelsOf(e) });
   const data = {
     train: (await readSplit(tokenizeDir, "train")).map(toExample),

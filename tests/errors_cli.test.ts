@@ -121,3 +121,39 @@ Deno.test("errors: a bug (not a user error) still shows its stack trace", async 
   assertIncludes(failures(run.stdout)[0], "TypeError");
   assertOk(STACK_LINE.test(run.stdout), run.stdout);
 });
+
+Deno.test("errors: a tuning method's apply-time key is placed under params.config where YAML wrote it", async () => {
+  const { underSection } = await import("../lib/stagekit/params.ts");
+  const { placeConfigError } = await import("../lib/run/stage_worker.ts");
+  const { ConfigError } = await import("../lib/config/errors.ts");
+  let thrown: unknown;
+  try {
+    underSection("params.config", () => {
+      throw new ConfigError("target_modules", 'pattern "c_atn" matches no module');
+    });
+  } catch (error) {
+    thrown = error;
+  }
+  assertOk(thrown instanceof ConfigError);
+  assertEquals(thrown.key, "params.config.target_modules");
+  const placed = placeConfigError(thrown, {
+    stage: "train-lora",
+    module: "stages/train.ts",
+    params: {},
+    inputs: {},
+    outDir: "/tmp/out",
+    stageKey: "stages.train-lora",
+    keys: {
+      "params.config": {
+        file: "pipeline.yaml",
+        line: 88,
+        column: 15,
+        key: "stages.train-lora.params.config",
+      },
+    },
+  });
+  assertEquals(
+    placed.message,
+    'pipeline.yaml:88:15: stages.train-lora.params.config.target_modules: pattern "c_atn" matches no module',
+  );
+});

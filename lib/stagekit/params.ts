@@ -117,3 +117,19 @@ export class Params {
     return { ...this.values };
   }
 }
+
+/**
+ * Runs `fn`; a ConfigError it throws whose key is relative to a section (a tuning method's
+ * apply-time `target_modules`, `layers`) is rethrown under `section` (`params.config`), so the
+ * worker can place it where the pipeline file wrote it.
+ */
+export function underSection<T>(section: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ConfigError && !error.key.startsWith("params")) {
+      throw error.relocated(error.key ? `${section}.${error.key}` : section);
+    }
+    throw error;
+  }
+}

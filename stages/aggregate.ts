@@ -1,8 +1,7 @@
 /**
- * aggregate: reads every upstream evaluate cell (`evaluate[method=lora]`,
+ * aggregate (role `runs`): reads every evaluate cell wired to `runs` (`evaluate[method=lora]`,
  * `evaluate[method=lora,seed=1]`, …) and writes the metrics table (`metrics.md`, `metrics.json`,
- * `metrics.csv`) and `report.html` into its output directory. Inputs whose stage name is not
- * `evaluate` (before any `[…]`) are ignored.
+ * `metrics.csv`) and `report.html` into its output directory.
  *
  * Each evaluate output directory must hold:
  * - `metrics.json`: `{ "metrics": { … } }` with every key of `RUN_METRIC_KEYS` (lib/report):
@@ -35,9 +34,8 @@ import {
 } from "../lib/report/mod.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 import { Params } from "../lib/stagekit/params.ts";
-
-/** Stage name (before any `[matrix values]`) of the inputs this stage reads. */
-const EVALUATE_STAGES = ["evaluate", "baseline"];
+import { neededFolders } from "../lib/stagekit/needs.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 
 /** The matrix values in a cell name: `evaluate[method=lora,seed=1]` → {method: "lora", seed: "1"}. */
 function cellValues(name: string): { base: string; values: Map<string, string> } {
@@ -143,14 +141,12 @@ async function readRun(cell: string, dir: string): Promise<RunMetrics> {
 
 /** Runs the stage (see the module doc); returns headline figures per method, e.g. `rouge1.lora`. */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const title = params.string("title", DEFAULT_REPORT_TITLE);
   const sampleCount = params.integer("samples", DEFAULT_SAMPLE_COUNT, 0);
-  const cells = Object.entries(ctx.inputs).filter(([name]) =>
-    EVALUATE_STAGES.includes(cellValues(name).base)
-  );
+  const cells = neededFolders(ctx, "runs");
   if (cells.length === 0) {
-    throw new ReportInputError(ctx.stage, "needs", `must include the evaluate stage`);
+    throw new ConfigError("needs.runs", "missing: name the evaluate stages to tabulate");
   }
   const runs: RunMetrics[] = [];
   for (const [cell, dir] of cells) {

@@ -1,5 +1,5 @@
 /**
- * evaluate[method=…]: scores one method on the test split. For a tuned method it loads the base
+ * evaluate[method=…] (roles `tokenized`, `base`, `tuned`): scores one method on the test split. For a tuned method it loads the base
  * model and the trained adapter, generates a summary for every test example (batched, with the KV
  * cache; greedy unless `beams` > 1), scores ROUGE as rouge-score does with bootstrap confidence
  * intervals, computes the test loss, and writes `predictions.jsonl` with each example's scores.
@@ -21,7 +21,8 @@ import { type AppliedMethod, loadTunedMethod } from "../lib/peft/mod.ts";
 import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
 import { type ForwardHooks, validationLossOf } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import {
   labelsOf,
   readSplit,
@@ -29,8 +30,8 @@ import {
   tokenizerDir,
 } from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
-import { modelDirName } from "./pretrain.ts";
-import { adapterDirName } from "./train.ts";
+import { adapterDirName, modelDirName } from "../lib/stagekit/folders.ts";
+import { neededFolder } from "../lib/stagekit/needs.ts";
 
 /** Baseline methods: rows that involve no training. */
 const baselineMethods = ["lead", "base"] as const;
@@ -84,9 +85,8 @@ function generateSummaries(
   const problem = contextProblem(model.config, longest + softTokens);
   if (problem) {
     prefix?.dispose();
-    throw new ParamError(
-      ctx.stage,
-      "max_output_tokens",
+    throw new ConfigError(
+      "params.max_output_tokens",
       `the longest prompt (${longest - settings.maxOutputTokens - 1} tokens) + ` +
         `${settings.maxOutputTokens + 1} generated + ${softTokens} soft tokens: ${problem}`,
     );
@@ -157,27 +157,14 @@ async function writePredictions(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const methodName = params.string("method");
   const baseline = (baselineMethods as readonly string[]).includes(methodName);
-  const tokenizeDir = ctx.inputs.tokenize;
-  const pretrainDir = ctx.inputs.pretrain;
-  // `train-lora`, or one cell of it such as `train-lora[seed=1]` when training is a seed matrix.
-  const trainStage = `train-${methodName}`;
-  const trainKey = Object.keys(ctx.inputs).find((name) =>
-    name === trainStage || name.startsWith(`${trainStage}[`)
-  );
-  if (!tokenizeDir || (methodName !== "lead" && !pretrainDir) || (!baseline && !trainKey)) {
-    throw new ParamError(
-      ctx.stage,
-      "needs",
-      baseline
-        ? `method ${methodName} needs the tokenize${
-          methodName === "base" ? " and pretrain" : ""
-        } stage`
-        : `must include tokenize, pretrain and train-${methodName}`,
-    );
-  }
+  const tokenizeDir = neededFolder(ctx, "tokenized", "the tokenized data");
+  const pretrainDir = methodName === "lead"
+    ? undefined
+    : neededFolder(ctx, "base", "the base model");
+  const trainDir = baseline ? undefined : neededFolder(ctx, "tuned", `the trained ${methodName}`);
   const settings: GenerationSettings = {
     maxOutputTokens: params.integer("max_output_tokens", undefined, 1),
     batchSize: params.integer("batch_size", 32, 1),
@@ -211,14 +198,13 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     const model = await loadCheckpoint(join(pretrainDir!, modelDirName));
     let applied: AppliedMethod | null = null;
     if (!baseline) {
-      const trainDir = ctx.inputs[trainKey!];
-      const trained = JSON.parse(await Deno.readTextFile(join(trainDir, "metrics.json")));
+      const trained = JSON.parse(await Deno.readTextFile(join(trainDir!, "metrics.json")));
       const trainedMetrics: Record<string, MetricValue> = trained.metrics ?? trained;
       if (typeof trainedMetrics.seed === "number") metrics.seed = trainedMetrics.seed;
       for (const name of carriedTrainMetrics) {
         if (trainedMetrics[name] !== undefined) metrics[name] = trainedMetrics[name];
       }
-      applied = await loadTunedMethod(model, join(trainDir, adapterDirName));
+      applied = await loadTunedMethod(model, join(trainDir!, adapterDirName));
       applied.merge?.();
     } else {
       metrics.totalParams = model.parameterCount;

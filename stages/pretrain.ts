@@ -26,12 +26,13 @@ import {
 import { readTokenStream, streamFile } from "../lib/stagekit/token_stream.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import { readSplit, tokenizerDir } from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
+import { modelDirName } from "../lib/stagekit/folders.ts";
+import { optionalNeededFolder } from "../lib/stagekit/needs.ts";
 
-/** Folder of the model inside a pretrain output folder. */
-export const modelDirName = "model";
 /** Width of the position buckets of `validationLossByPosition`. */
 const positionBucketTokens = 64;
 
@@ -68,14 +69,14 @@ async function taskTextBlocks(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const modelParams = params.section("model");
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
-  const tokenizeDir = ctx.inputs.tokenize;
-  const corpusDir = ctx.inputs.corpus;
+  const tokenizeDir = optionalNeededFolder(ctx, "tokenized");
+  const corpusDir = optionalNeededFolder(ctx, "corpus");
   if (!tokenizeDir && !corpusDir) {
-    throw new ParamError(ctx.stage, "needs", "must include the tokenize or the corpus stage");
+    throw new ConfigError("needs", "must give the role tokenized (task data) or corpus");
   }
   const tokenizer = await loadTokenizer(tokenizerDir((corpusDir ?? tokenizeDir)!));
   const outModel = join(ctx.outDir, modelDirName);
@@ -84,11 +85,10 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const path = modelParams.optionalString("path");
   let model: GPT2;
   if (path) {
-    model = await loadCheckpoint(path);
+    model = await loadCheckpoint(ctx.path(path));
     if (model.config.vocabSize < tokenizer.vocabSize) {
-      throw new ParamError(
-        ctx.stage,
-        "model.path",
+      throw new ConfigError(
+        params.key("model.path"),
         `${path} has vocab_size ${model.config.vocabSize} but the tokenizer has ${tokenizer.vocabSize} tokens`,
       );
     }
@@ -110,9 +110,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     }, seed);
     const blockSize = params.integer("block_size", undefined, 2);
     if (blockSize > model.config.nPositions) {
-      throw new ParamError(
-        ctx.stage,
-        "block_size",
+      throw new ConfigError(
+        params.key("block_size"),
         `${blockSize} exceeds the model's n_positions ${model.config.nPositions}`,
       );
     }
@@ -120,7 +119,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       ? await corpusBlocks(corpusDir, blockSize, params.integer("validation_blocks", 0))
       : await taskTextBlocks(tokenizeDir!, tokenizer, blockSize);
     const options = {
-      ...parseTrainOptions(params.section("training").raw(), `${ctx.stage}.params.training`),
+      ...parseTrainOptions(params.section("training").raw(), params.key("training")),
       seed,
       padId: tokenizer.eosId,
     };

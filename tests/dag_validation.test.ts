@@ -86,9 +86,9 @@ const BAD_FILES: BadCase[] = [
     key: "stages.a.params",
   },
   {
-    name: "needs is a string, not a list",
+    name: "needs is a string, not a list or a mapping of roles",
     yaml: "stages:\n  a: { uses: stages/write.ts }\n  b: { uses: stages/write.ts, needs: a }\n",
-    message: "expected a list of strings",
+    message: "expected a list of stages or a mapping of roles to stages",
     line: 3,
     column: 38,
     key: "stages.b.needs",

@@ -49,6 +49,8 @@ Deno.test("e2e smoke pipeline: a broken JSONL row fails tokenize with file:line,
     assertEquals(run.code, 1, describeRun(run));
     assertIncludes(run.stdout + run.stderr, `${trainFile}:${brokenLine}`);
     assertIncludes(run.stdout, `${file}: 0 ran, 0 fresh, 1 failed`);
+    // A user's mistake, not a crash: no stack trace (it is in the stage log).
+    assertOk(!/^\s+at /m.test(run.stdout + run.stderr), describeRun(run));
 
     const json = await runPipelineCli(["--file", file, "--json"]);
     assertEquals(json.code, 1, describeRun(json));

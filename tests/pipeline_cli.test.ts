@@ -180,3 +180,46 @@ stages:
   );
   assertEquals(lines.at(-1), "pipeline.yaml: 1 ran, 0 fresh, 0 failed");
 });
+
+Deno.test("cli --backend: overrides settings.backend wherever the file uses it; an unknown name is exit 2", async () => {
+  const dir = await makeProject(`
+settings: { backend: wasm }
+stages:
+  a: { uses: stages/write.ts, params: { backend: "\${settings.backend}" } }
+`);
+  const run = await runCli(dir, ["--backend", "cpu"]);
+  assertEquals(run.code, 0, run.stdout + run.stderr);
+  const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
+  assertEquals(lock.stages.a.params.backend, "cpu");
+  const status = await runCli(dir, ["status"]);
+  assertIncludes(status.stdout, "a: stale: params.backend cpu → wasm");
+  const bad = await runCli(dir, ["--backend", "gpu"]);
+  assertEquals(bad.code, 2);
+  assertEquals(bad.stderr.trim().split("\n").length, 1);
+  assertIncludes(bad.stderr, 'error: --backend: unknown backend "gpu"; allowed: auto');
+});
+
+Deno.test("cli -k/--keep-going: stages not below a failure still run; the summary counts them; exit 1", async () => {
+  const yaml = `
+stages:
+  broken: { uses: stages/fail.ts }
+  below: { uses: stages/write.ts, needs: [broken] }
+  other: { uses: stages/write.ts }
+  last: { uses: stages/write.ts, needs: [other] }
+`;
+  const stop = await runCli(await makeProject(yaml), ["--json"]);
+  assertEquals(stop.code, 1);
+  assertEquals(stagesWith(stop, "finish"), []);
+
+  const dir = await makeProject(yaml);
+  const keepGoing = await runCli(dir, ["--json", "--keep-going"]);
+  assertEquals(keepGoing.code, 1);
+  assertEquals(stagesWith(keepGoing, "fail"), ["broken"]);
+  assertEquals(stagesWith(keepGoing, "finish").sort(), ["last", "other"]);
+  const notRun = keepGoing.events.filter((e) => e.event === "not-run");
+  assertEquals(notRun.map((e) => [e.stage, e.reason]), [["below", "upstream broken failed"]]);
+
+  const plain = await runCli(dir, ["-k"]);
+  assertEquals(plain.code, 1);
+  assertIncludes(plain.stdout, "pipeline.yaml: 0 ran, 2 fresh, 1 failed, 1 not run");
+});

@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import { run } from "../stages/aggregate.ts";
 import { ReportInputError, RUN_METRIC_KEYS } from "../lib/report/mod.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import type { StageContext } from "../lib/run/types.ts";
 
 /** Evaluate metrics as the evaluate stage writes them; every figure depends on `level`. */
@@ -65,7 +66,13 @@ function fakeContext(inputs: Record<string, string>, outDir: string, params = {}
     stage: "aggregate",
     params,
     inputs,
+    // The evaluate cells fill the `runs` role; `tokenize` fills another role the stage ignores.
+    needs: {
+      runs: Object.fromEntries(Object.entries(inputs).filter(([name]) => name !== "tokenize")),
+      ...(inputs.tokenize ? { tokenized: { tokenize: inputs.tokenize } } : {}),
+    },
     outDir,
+    path: (written) => written,
     progress() {},
     log: (message) => logged.push(message),
   };
@@ -95,7 +102,7 @@ async function rejects(promise: Promise<unknown>, part: string) {
 Deno.test("aggregate stage: evaluate cells in, table files and report out, headline metrics back", async () => {
   await withTempDir(async (root) => {
     const inputs: Record<string, string> = {
-      // Not an evaluate cell: no metrics.json here, so reading it would throw.
+      // Another role (tokenized): no metrics.json here, so reading it would throw.
       tokenize: await Deno.makeTempDir({ dir: root }),
     };
     for (const [method, level] of [["prompt", 0], ["lora", 1], ["full", 2]] as const) {
@@ -198,6 +205,8 @@ Deno.test("aggregate stage: inconsistent or broken inputs are refused with their
     const badCi = { [cell]: await writeCell(root, cell, ciText) };
     await rejects(run(fakeContext(badCi, root).ctx), "(method=lora seed=1): rouge2Ci must be");
 
-    await rejects(run(fakeContext({ tokenize: root }, root).ctx), "must include the evaluate");
+    const noEvaluate = await run(fakeContext({ tokenize: root }, root).ctx).catch((e) => e);
+    assert(noEvaluate instanceof ConfigError, `expected ConfigError, got ${noEvaluate}`);
+    assert(noEvaluate.key === "needs.runs", noEvaluate.message);
   });
 });

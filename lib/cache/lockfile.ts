@@ -1,4 +1,5 @@
-import type { MetricValue } from "../run/types.ts";
+/** A metric value a stage may report (and the lock records). */
+export type MetricValue = number | string | boolean | number[];
 
 /** What the lock file records for one stage after it succeeded. */
 export interface LockEntry {

@@ -15,4 +15,11 @@ export {
   outputPath,
   OUTPUTS_FOLDER,
 } from "./store.ts";
-export { type LockEntry, type LockFile, readLock, writeLock } from "./lockfile.ts";
+export {
+  type LockEntry,
+  type LockFile,
+  type MetricValue,
+  readLock,
+  writeLock,
+} from "./lockfile.ts";
+export { cachedRun, runCachePath, saveRunCache } from "./run_cache.ts";

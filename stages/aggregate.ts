@@ -176,6 +176,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       if (value !== null) metrics[`${field}.${row.method}`] = value;
     }
   }
+  // The verdict's sentences, so the lock (and the README written from it) carries the conclusions.
+  for (const claim of verdict?.claims ?? []) metrics[`verdict.${claim.kind}`] = claim.text;
   for (const difference of verdict?.pairwise ?? []) {
     const name = `${difference.metric}.${difference.a}-${difference.b}`;
     metrics[name] = difference.difference;

@@ -1,11 +1,10 @@
 /**
  * Memory accounting: peak engine tensor bytes, device bytes where the backend reports them, and
- * peak process RSS over a region; a check that a training step leaves no tensors behind.
+ * peak process RSS over a region.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { TensorLeakError } from "./errors.ts";
 
 /** Peak memory seen over a measured region. */
 export interface PeakMemory {
@@ -55,24 +54,5 @@ export class MemoryMeter {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     return { ...this.#peak };
-  }
-}
-
-/**
- * Runs `step` `steps` times and throws {@link TensorLeakError} when more tensors are alive after
- * the last run than after the first (the first may allocate lasting state such as optimizer
- * slots). Tensors the step returns are not disposed for it: a step must return nothing.
- */
-export async function assertNoTensorLeak(
-  step: () => void | Promise<void>,
-  steps: number,
-): Promise<void> {
-  if (!(steps >= 2)) throw new RangeError(`assertNoTensorLeak: steps must be ≥ 2, got ${steps}`);
-  await step();
-  const tensorsAfterWarmup = tf.memory().numTensors;
-  for (let i = 1; i < steps; i++) await step();
-  const tensorsAtEnd = tf.memory().numTensors;
-  if (tensorsAtEnd > tensorsAfterWarmup) {
-    throw new TensorLeakError(tensorsAfterWarmup, tensorsAtEnd, steps);
   }
 }

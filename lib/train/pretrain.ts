@@ -3,14 +3,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { lmLoss } from "../model/gpt2.ts";
 import { select } from "../peft/select.ts";
 import type { TrainOptions } from "./options.ts";
-import {
-  ignoreLabel,
-  type TokenizedExample,
-  train,
-  type TrainableModel,
-  type TrainContext,
-  type TrainResult,
-} from "./trainer.ts";
+import { ignoreLabel, type TokenizedExample } from "./batch.ts";
+import type { TrainableModel } from "./loss.ts";
+import { train, type TrainContext, type TrainResult } from "./trainer.ts";
 
 /**
  * Language-modelling examples from token sequences: each sequence is followed by `eosId`, all are

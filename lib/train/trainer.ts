@@ -10,49 +10,23 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { MemoryMeter, type PeakMemory } from "../engine/mod.ts";
-import { contextProblem, type LanguageModel, lmLoss } from "../model/gpt2.ts";
+import { contextProblem } from "../model/gpt2.ts";
 import { ConfigError } from "../peft/errors.ts";
-import type { AppliedMethod, TunableModel } from "../peft/types.ts";
-import {
-  type CheckpointTensors,
-  readCheckpoint,
-  type TrainState,
-  writeCheckpoint,
-} from "./checkpoint.ts";
-import { AdamW, assignSaved, clipByGlobalNorm } from "./optimizer.ts";
-import type { TrainOptions } from "./options.ts";
+import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed, Rng } from "../util/random.ts";
-import { learningRateAt } from "./schedule.ts";
-
-/** Label of positions that are not scored (Hugging Face's convention). */
-export const ignoreLabel = -100;
-
-/**
- * A model the trainer can run: the tunable slice plus hidden states `[B, P+T, C]` and the LM head
- * (`GPT2` fits), so that only the positions with a scored label get logits.
- */
-export type TrainableModel = TunableModel & LanguageModel;
-
-/**
- * One tokenized example: `labels` is aligned with `ids` (not shifted) and is -100 wherever the
- * token is not scored, e.g. on the document and the prompt; `formatPrompt`'s output fits.
- */
-export interface TokenizedExample {
-  /** Token ids. */
-  ids: number[];
-  /** Same length as `ids`; -100 where not scored. */
-  labels: number[];
-}
-
-/** A padded batch: every row has the batch's longest length; padding has label -100. */
-export interface Batch {
-  /** Token ids `[B, T]`. */
-  ids: number[][];
-  /** Labels `[B, T]`. */
-  labels: number[][];
-  /** Real (non-padding) tokens in the batch. */
-  tokens: number;
-}
+import { type Batch, collate, type TokenizedExample } from "./batch.ts";
+import { type TrainableModel, validationLossOf } from "./loss.ts";
+import { AdamW } from "./optimizer.ts";
+import type { TrainOptions } from "./options.ts";
+import {
+  restoreWeights,
+  saveSession,
+  type Session,
+  snapshot,
+  startSession,
+  type TrainData,
+} from "./session.ts";
+import { optimisationStep, type StepOutcome, type StepSetup } from "./step.ts";
 
 /** Reported after every optimizer step and every validation. */
 export interface TrainProgress {
@@ -194,71 +168,6 @@ class LiveStoragePeak {
   }
 }
 
-/** Pads `examples` to the longest with `padId` (label -100) into one batch. */
-export function collate(examples: TokenizedExample[], padId: number): Batch {
-  const length = Math.max(...examples.map((e) => e.ids.length));
-  let tokens = 0;
-  const ids: number[][] = [];
-  const labels: number[][] = [];
-  for (const e of examples) {
-    tokens += e.ids.length;
-    const pad = length - e.ids.length;
-    ids.push([...e.ids, ...new Array(pad).fill(padId)]);
-    labels.push([...e.labels, ...new Array(pad).fill(ignoreLabel)]);
-  }
-  return { ids, labels, tokens };
-}
-
-/** Scored positions of a batch: labels after the first position that are not -100. */
-function scoredTokens(batch: Batch): number {
-  let count = 0;
-  for (const row of batch.labels) {
-    for (let t = 1; t < row.length; t++) if (row[t] !== ignoreLabel) count++;
-  }
-  return count;
-}
-
-/** Mean next-token loss of a batch on scored positions; the soft prompt, if any, is never scored. */
-/** What a forward pass needs from a tuning method (nothing, for the untuned base). */
-export type ForwardHooks = Pick<AppliedMethod, "prefix" | "setTraining">;
-
-function batchLoss(
-  model: TrainableModel,
-  method: ForwardHooks,
-  batch: Batch,
-  training: boolean,
-  seed: number,
-): tf.Scalar {
-  const B = batch.ids.length;
-  const T = batch.ids[0].length;
-  method.setTraining?.(training, seed);
-  const ids = tf.tensor2d(batch.ids, [B, T], "int32");
-  const prefix = method.prefix?.(B); // (B, P, C)
-  return lmLoss(model, ids, batch.labels, { prefix, training, seed });
-}
-
-/** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */
-export function validationLossOf(
-  model: TrainableModel,
-  method: ForwardHooks,
-  examples: TokenizedExample[],
-  batchSize: number,
-  padId: number,
-): number {
-  let total = 0;
-  let count = 0;
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const batch = collate(examples.slice(i, i + batchSize), padId);
-    const scored = scoredTokens(batch);
-    if (scored === 0 || batch.ids[0].length < 2) continue;
-    const loss = tf.tidy(() => batchLoss(model, method, batch, false, 0));
-    total += loss.dataSync()[0] * scored;
-    count += scored;
-    loss.dispose();
-  }
-  return count > 0 ? total / count : Number.NaN;
-}
-
 /**
  * Fails before any work when an example cannot run: labels not aligned with ids, or a sequence
  * that with the soft prompt would not fit the model's positions.
@@ -266,7 +175,7 @@ export function validationLossOf(
 function checkExamples(
   model: TrainableModel,
   method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: TrainData,
 ): void {
   const prefix = method.prefix?.(1);
   const softTokens = prefix ? prefix.shape[1] : 0;
@@ -291,254 +200,176 @@ function checkExamples(
   }
 }
 
-/** FNV-1a over the examples, so a checkpoint is only resumed on the same data. */
-function hashExamples(hash: number, examples: TokenizedExample[]): number {
-  const mix = (value: number) => {
-    hash ^= value & 0xffffffff;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+/** How many micro-batches and optimizer steps a run takes. */
+interface TrainPlan {
+  /** Micro-batches in one pass over the training examples. */
+  microPerEpoch: number;
+  /** Optimizer steps the run will take (unless it stops early). */
+  totalSteps: number;
+}
+
+function planOf(trainExamples: number, opts: TrainOptions): TrainPlan {
+  const microPerEpoch = Math.ceil(trainExamples / opts.batchSize);
+  const stepsPerEpoch = Math.ceil(microPerEpoch / opts.gradientAccumulation);
+  return {
+    microPerEpoch,
+    totalSteps: opts.maxSteps > 0 ? opts.maxSteps : opts.epochs * stepsPerEpoch,
   };
-  for (const e of examples) {
-    mix(e.ids.length);
-    for (const id of e.ids) mix(id);
-    for (const label of e.labels) mix(label);
-  }
-  return hash;
 }
 
-function fingerprintOf(
-  method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+/** The micro-batches of the next step: up to `gradientAccumulation` of them, within the epoch. */
+function nextBatches(
+  session: Session,
+  order: number[],
+  examples: TokenizedExample[],
+  plan: TrainPlan,
   opts: TrainOptions,
-): string {
-  const shapes = [...method.trainable].map(([name, v]) => [name, v.shape]);
-  const dataHash = hashExamples(hashExamples(0x811c9dc5, data.train), data.validation);
-  return JSON.stringify({ method: method.method, opts, shapes, dataHash });
+): Batch[] {
+  const { batchInEpoch } = session.state;
+  const count = Math.min(opts.gradientAccumulation, plan.microPerEpoch - batchInEpoch);
+  return Array.from({ length: count }, (_, micro) => {
+    const first = (batchInEpoch + micro) * opts.batchSize;
+    return collate(order.slice(first, first + opts.batchSize).map((i) => examples[i]), opts.padId);
+  });
 }
 
-function snapshot(trainable: Map<string, tf.Variable>): Map<string, Float32Array> {
-  return new Map([...trainable].map(([name, v]) => [name, new Float32Array(v.dataSync())]));
+/** Records a finished step; returns whether it ended the epoch. */
+function recordStep(
+  session: Session,
+  batches: Batch[],
+  outcome: StepOutcome,
+  plan: TrainPlan,
+): boolean {
+  const { state } = session;
+  for (const batch of batches) state.trainTokens += batch.tokens;
+  state.batchInEpoch += batches.length;
+  state.step++;
+  state.trainLoss.push(outcome.loss);
+  const epochEnded = state.batchInEpoch >= plan.microPerEpoch;
+  if (epochEnded) {
+    state.epoch++;
+    state.batchInEpoch = 0;
+  }
+  return epochEnded;
 }
 
-function restore(trainable: Map<string, tf.Variable>, values: Map<string, Float32Array>): void {
-  assignSaved(
-    trainable,
-    values,
-    (name) => `saved weights for "${name}" are missing or have the wrong size`,
-  );
+/** Validation runs every `evalEverySteps` (else at each epoch's end) and after the last step. */
+function validationDue(
+  session: Session,
+  epochEnded: boolean,
+  plan: TrainPlan,
+  opts: TrainOptions,
+): boolean {
+  const { step } = session.state;
+  const due = opts.evalEverySteps > 0 ? step % opts.evalEverySteps === 0 : epochEnded;
+  return due || step === plan.totalSteps;
 }
 
 /**
- * Trains `method.trainable` on `data.train`, validating on `data.validation`, and returns the
- * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
- * resumes from one written by an identical run (same options, data and trainable shapes) — the
- * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
- * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data or
- * an example that does not fit (see `checkExamples`), and the abort reason when `ctx.signal` aborts.
+ * Records a validation loss and decides early stopping: a new best resets the patience count (and
+ * keeps the weights when `restoreBest`); `earlyStoppingPatience` validations without one stop the run.
  */
-export async function train(
+function recordValidation(
+  session: Session,
+  validationLoss: number,
+  epoch: number,
+  trainable: Map<string, tf.Variable>,
+  opts: TrainOptions,
+): void {
+  const { state } = session;
+  state.validationLoss.push(validationLoss);
+  state.validationSteps.push(state.step);
+  state.validationEpochs.push(epoch);
+  const bestLoss = state.bestIndex >= 0 ? state.validationLoss[state.bestIndex] : Infinity;
+  if (validationLoss < bestLoss) {
+    state.bestIndex = state.validationLoss.length - 1;
+    state.validationsWithoutImprovement = 0;
+    if (opts.restoreBest) session.best = snapshot(trainable);
+    return;
+  }
+  state.validationsWithoutImprovement++;
+  if (
+    opts.earlyStoppingPatience > 0 &&
+    state.validationsWithoutImprovement >= opts.earlyStoppingPatience
+  ) state.stoppedEarly = true;
+}
+
+/** A checkpoint is written every `checkpointEverySteps` and when early stopping fires. */
+function checkpointDue(session: Session, opts: TrainOptions): boolean {
+  const { step, stoppedEarly } = session.state;
+  return opts.checkpointEverySteps > 0 &&
+    (step % opts.checkpointEverySteps === 0 || stoppedEarly);
+}
+
+/** Wall time of the run: this session's plus what earlier sessions recorded. */
+class TrainClock {
+  readonly #started = performance.now();
+  readonly #earlierSeconds: number;
+  readonly #resumedFromStep: number;
+
+  constructor(session: Session) {
+    this.#earlierSeconds = session.state.elapsedSeconds;
+    this.#resumedFromStep = session.state.step;
+  }
+
+  /** Seconds in this session. */
+  get sessionSeconds(): number {
+    return (performance.now() - this.#started) / 1000;
+  }
+
+  /** Seconds over every session. */
+  get elapsedSeconds(): number {
+    return this.#earlierSeconds + this.sessionSeconds;
+  }
+
+  /** Step the session started from. */
+  get resumedFromStep(): number {
+    return this.#resumedFromStep;
+  }
+}
+
+/** Tells `ctx.progress` where the run stands. */
+function reportProgress(
+  ctx: TrainContext,
+  session: Session,
+  clock: TrainClock,
+  plan: TrainPlan,
+  update: Omit<TrainProgress, "step" | "totalSteps" | "tokensPerSecond" | "etaSeconds">,
+): void {
+  if (!ctx.progress) return;
+  const { step, trainTokens } = session.state;
+  const seconds = clock.elapsedSeconds;
+  const sessionSteps = step - clock.resumedFromStep;
+  const perStep = sessionSteps > 0 ? clock.sessionSeconds / sessionSteps : 0;
+  ctx.progress({
+    ...update,
+    step,
+    totalSteps: plan.totalSteps,
+    tokensPerSecond: seconds > 0 ? trainTokens / seconds : 0,
+    etaSeconds: perStep * (plan.totalSteps - step),
+  });
+}
+
+/** The result of a finished run. */
+function resultOf(
   model: TrainableModel,
   method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
-  opts: TrainOptions,
-  ctx: TrainContext = {},
-): Promise<TrainResult> {
-  if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
-  if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
-  checkExamples(model, method, data);
-  const meter = new MemoryMeter();
-  const storage = new LiveStoragePeak();
-  const started = performance.now();
-  const trainable = method.trainable;
-  const keyOfVariable = new Map([...trainable].map(([key, v]) => [v.name, key]));
-  const variables = [...trainable.values()];
-  const shapes = new Map([...trainable].map(([key, v]) => [key, v.shape]));
-  const microPerEpoch = Math.ceil(data.train.length / opts.batchSize);
-  const stepsPerEpoch = Math.ceil(microPerEpoch / opts.gradientAccumulation);
-  const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : opts.epochs * stepsPerEpoch;
-  const hasValidation = data.validation.length > 0;
-  const optimizer = new AdamW(trainable, {
-    beta1: opts.beta1,
-    beta2: opts.beta2,
-    epsilon: opts.epsilon,
-    weightDecay: opts.weightDecay,
-  });
-  const fingerprint = fingerprintOf(method, data, opts);
-
-  let state: TrainState = {
-    version: 1,
-    fingerprint,
-    step: 0,
-    epoch: 0,
-    batchInEpoch: 0,
-    trainTokens: 0,
-    elapsedSeconds: 0,
-    trainLoss: [],
-    validationLoss: [],
-    validationSteps: [],
-    validationEpochs: [],
-    bestIndex: -1,
-    validationsWithoutImprovement: 0,
-    stoppedEarly: false,
-  };
-  let best: Map<string, Float32Array> | null = null;
-  if (ctx.checkpointDir) {
-    try {
-      const saved = await readCheckpoint(ctx.checkpointDir);
-      if (saved && saved.state.fingerprint === fingerprint) {
-        state = saved.state;
-        restore(trainable, saved.tensors.trainable);
-        optimizer.importState({ step: state.step, m: saved.tensors.m, v: saved.tensors.v });
-        best = saved.tensors.best;
-      }
-    } catch (error) {
-      optimizer.dispose();
-      storage.stop();
-      meter.stop();
-      throw error;
-    }
-  }
-  const resumedFromStep = state.step;
-  const elapsed = () => state.elapsedSeconds + (performance.now() - started) / 1000;
-  const report = (
-    update: Omit<TrainProgress, "step" | "totalSteps" | "tokensPerSecond" | "etaSeconds">,
-  ) => {
-    const seconds = elapsed();
-    const sessionSteps = state.step - resumedFromStep;
-    const perStep = sessionSteps > 0 ? (performance.now() - started) / 1000 / sessionSteps : 0;
-    ctx.progress?.({
-      ...update,
-      step: state.step,
-      totalSteps,
-      tokensPerSecond: seconds > 0 ? state.trainTokens / seconds : 0,
-      etaSeconds: perStep * (totalSteps - state.step),
-    });
-  };
-
-  try {
-    while (state.step < totalSteps && !state.stoppedEarly) {
-      const epoch = state.epoch;
-      const order = new Rng(mixSeed(opts.seed, epoch)).permutation(data.train.length);
-      while (state.epoch === epoch && state.step < totalSteps && !state.stoppedEarly) {
-        const group = Math.min(opts.gradientAccumulation, microPerEpoch - state.batchInEpoch);
-        let summed = new Map<string, tf.Tensor>();
-        let loss = 0;
-        for (let micro = 0; micro < group; micro++) {
-          const first = (state.batchInEpoch + micro) * opts.batchSize;
-          const batch = collate(
-            order.slice(first, first + opts.batchSize).map((i) => data.train[i]),
-            opts.padId,
-          );
-          const seed = mixSeed(opts.seed, state.step, micro);
-          const { value, grads } = tf.variableGrads(() => {
-            const mean = batchLoss(model, method, batch, true, seed);
-            meter.sample(); // activations are alive now (RSS)
-            return tf.div(mean, group) as tf.Scalar;
-          }, variables);
-          meter.sample(); // gradients are alive now (RSS)
-          loss += value.dataSync()[0];
-          value.dispose();
-          for (const [name, g] of Object.entries(grads)) {
-            const key = keyOfVariable.get(name)!;
-            const previous = summed.get(key);
-            if (previous) {
-              summed.set(key, tf.add(previous, g));
-              previous.dispose();
-              g.dispose();
-            } else summed.set(key, g);
-          }
-          state.trainTokens += batch.tokens;
-        }
-        state.batchInEpoch += group;
-        const learningRate = learningRateAt(state.step, {
-          learningRate: opts.learningRate,
-          warmupSteps: opts.warmupSteps,
-          totalSteps,
-          decay: opts.decay,
-        });
-        const clipped = clipByGlobalNorm(summed, opts.maxGradNorm).grads;
-        optimizer.applyGradients(clipped, learningRate);
-        meter.sample();
-        if (clipped !== summed) { for (const g of clipped.values()) g.dispose(); }
-        for (const g of summed.values()) g.dispose();
-        summed = new Map();
-        state.step++;
-        state.trainLoss.push(loss);
-        const epochEnded = state.batchInEpoch >= microPerEpoch;
-        if (epochEnded) {
-          state.epoch++;
-          state.batchInEpoch = 0;
-        }
-        report({ phase: "train", epoch: epoch + 1, loss, learningRate });
-
-        const lastStep = state.step === totalSteps;
-        const due = opts.evalEverySteps > 0 ? state.step % opts.evalEverySteps === 0 : epochEnded;
-        if (hasValidation && (due || lastStep)) {
-          const validationLoss = validationLossOf(
-            model,
-            method,
-            data.validation,
-            opts.evalBatchSize,
-            opts.padId,
-          );
-          state.validationLoss.push(validationLoss);
-          state.validationSteps.push(state.step);
-          state.validationEpochs.push(epoch + 1);
-          const bestLoss = state.bestIndex >= 0 ? state.validationLoss[state.bestIndex] : Infinity;
-          if (validationLoss < bestLoss) {
-            state.bestIndex = state.validationLoss.length - 1;
-            state.validationsWithoutImprovement = 0;
-            if (opts.restoreBest) best = snapshot(trainable);
-          } else {
-            state.validationsWithoutImprovement++;
-            if (
-              opts.earlyStoppingPatience > 0 &&
-              state.validationsWithoutImprovement >= opts.earlyStoppingPatience
-            ) state.stoppedEarly = true;
-          }
-          report({ phase: "validate", epoch: epoch + 1, loss, learningRate, validationLoss });
-        }
-        if (
-          ctx.checkpointDir && opts.checkpointEverySteps > 0 &&
-          (state.step % opts.checkpointEverySteps === 0 || state.stoppedEarly)
-        ) {
-          const moments = optimizer.exportState();
-          const tensors: CheckpointTensors = {
-            trainable: snapshot(trainable),
-            m: moments.m,
-            v: moments.v,
-            best,
-          };
-          await writeCheckpoint(
-            ctx.checkpointDir,
-            { ...state, elapsedSeconds: elapsed() },
-            tensors,
-            shapes,
-          );
-        }
-        // Let timers (the memory meter) and abort signals run between steps.
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        ctx.signal?.throwIfAborted();
-      }
-    }
-    if (opts.restoreBest && best && state.bestIndex !== state.validationLoss.length - 1) {
-      restore(trainable, best);
-    }
-  } finally {
-    method.setTraining?.(false, 0);
-    optimizer.dispose();
-    storage.stop();
-  }
-
-  const trainSeconds = elapsed();
-  const peakMemory: PeakMemory = { ...meter.stop(), peakTensorBytes: storage.peak };
+  session: Session,
+  plan: TrainPlan,
+  clock: TrainClock,
+  peakMemory: PeakMemory,
+  threads: number,
+): TrainResult {
+  const { state } = session;
+  const trainSeconds = clock.elapsedSeconds;
   let trainableParams = 0;
-  for (const v of variables) trainableParams += v.size;
+  for (const v of method.trainable.values()) trainableParams += v.size;
   let baseParams = 0;
   for (const p of model.params.values()) baseParams += p.size;
   const bestIndex = state.bestIndex;
   return {
     steps: state.step,
-    epochs: state.epoch + state.batchInEpoch / microPerEpoch,
+    epochs: state.epoch + state.batchInEpoch / plan.microPerEpoch,
     trainLoss: state.trainLoss,
     validationLoss: state.validationLoss,
     validationSteps: state.validationSteps,
@@ -553,25 +384,95 @@ export async function train(
     trainableParams,
     totalParams: baseParams + method.addedParams,
     backend: tf.getBackend(),
-    threads: ctx.threads ?? 1,
-    resumedFromStep,
+    threads,
+    resumedFromStep: clock.resumedFromStep,
   };
 }
 
-/** One line for a progress bar: `step 12/300 · loss 2.314 · 1,234 tok/s · ETA 4m05s`. */
-export function formatProgress(update: TrainProgress): string {
-  const eta = Math.round(update.etaSeconds);
-  const clock = eta >= 60
-    ? `${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, "0")}s`
-    : `${eta}s`;
-  const parts = [
-    `step ${update.step}/${update.totalSteps}`,
-    `epoch ${update.epoch}`,
-    update.phase === "validate"
-      ? `validation loss ${update.validationLoss?.toFixed(3)}`
-      : `loss ${update.loss.toFixed(3)}`,
-    `${Math.round(update.tokensPerSecond).toLocaleString("en-US")} tok/s`,
-    `ETA ${clock}`,
-  ];
-  return parts.join(" · ");
+/**
+ * Trains `method.trainable` on `data.train`, validating on `data.validation`, and returns the
+ * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
+ * resumes from one written by an identical run (same options, data and trainable shapes) — the
+ * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
+ * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data or
+ * an example that does not fit (see `checkExamples`), and the abort reason when `ctx.signal` aborts.
+ */
+export async function train(
+  model: TrainableModel,
+  method: AppliedMethod,
+  data: TrainData,
+  opts: TrainOptions,
+  ctx: TrainContext = {},
+): Promise<TrainResult> {
+  if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
+  if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
+  checkExamples(model, method, data);
+  const plan = planOf(data.train.length, opts);
+  const meter = new MemoryMeter();
+  const storage = new LiveStoragePeak();
+  const optimizer = new AdamW(method.trainable, {
+    beta1: opts.beta1,
+    beta2: opts.beta2,
+    epsilon: opts.epsilon,
+    weightDecay: opts.weightDecay,
+  });
+  let session: Session;
+  try {
+    session = await startSession(method, data, opts, optimizer, ctx.checkpointDir);
+  } catch (error) {
+    optimizer.dispose();
+    storage.stop();
+    meter.stop();
+    throw error;
+  }
+  const { state } = session;
+  const clock = new TrainClock(session);
+  const setup: StepSetup = { model, method, opts, optimizer, totalSteps: plan.totalSteps, meter };
+  const running = () => state.step < plan.totalSteps && !state.stoppedEarly;
+
+  try {
+    while (running()) {
+      const epoch = state.epoch;
+      const order = new Rng(mixSeed(opts.seed, epoch)).permutation(data.train.length);
+      while (state.epoch === epoch && running()) {
+        const batches = nextBatches(session, order, data.train, plan, opts);
+        const outcome = optimisationStep(setup, batches, state.step);
+        const epochEnded = recordStep(session, batches, outcome, plan);
+        reportProgress(ctx, session, clock, plan, { phase: "train", epoch: epoch + 1, ...outcome });
+
+        if (data.validation.length > 0 && validationDue(session, epochEnded, plan, opts)) {
+          const validationLoss = validationLossOf(
+            model,
+            method,
+            data.validation,
+            opts.evalBatchSize,
+            opts.padId,
+          );
+          recordValidation(session, validationLoss, epoch + 1, method.trainable, opts);
+          reportProgress(ctx, session, clock, plan, {
+            phase: "validate",
+            epoch: epoch + 1,
+            ...outcome,
+            validationLoss,
+          });
+        }
+        if (ctx.checkpointDir && checkpointDue(session, opts)) {
+          const saved = { ...session, state: { ...state, elapsedSeconds: clock.elapsedSeconds } };
+          await saveSession(ctx.checkpointDir, saved, method.trainable, optimizer);
+        }
+        // Let timers (the memory meter) and abort signals run between steps.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        ctx.signal?.throwIfAborted();
+      }
+    }
+    if (opts.restoreBest && session.best && state.bestIndex !== state.validationLoss.length - 1) {
+      restoreWeights(method.trainable, session.best);
+    }
+  } finally {
+    method.setTraining?.(false, 0);
+    optimizer.dispose();
+    storage.stop();
+  }
+  const peakMemory: PeakMemory = { ...meter.stop(), peakTensorBytes: storage.peak };
+  return resultOf(model, method, session, plan, clock, peakMemory, ctx.threads ?? 1);
 }

@@ -1,0 +1,49 @@
+/** Training examples and the padded batches the trainer feeds the model. */
+import { ignoreLabel } from "../model/gpt2.ts";
+
+export { ignoreLabel };
+
+/**
+ * One tokenized example: `labels` is aligned with `ids` (not shifted) and is -100 wherever the
+ * token is not scored, e.g. on the document and the prompt; `formatPrompt`'s output fits.
+ */
+export interface TokenizedExample {
+  /** Token ids. */
+  ids: number[];
+  /** Same length as `ids`; -100 where not scored. */
+  labels: number[];
+}
+
+/** A padded batch: every row has the batch's longest length; padding has label -100. */
+export interface Batch {
+  /** Token ids `[B, T]`. */
+  ids: number[][];
+  /** Labels `[B, T]`. */
+  labels: number[][];
+  /** Real (non-padding) tokens in the batch. */
+  tokens: number;
+}
+
+/** Pads `examples` to the longest with `padId` (label -100) into one batch. */
+export function collate(examples: TokenizedExample[], padId: number): Batch {
+  const length = Math.max(...examples.map((e) => e.ids.length));
+  let tokens = 0;
+  const ids: number[][] = [];
+  const labels: number[][] = [];
+  for (const e of examples) {
+    tokens += e.ids.length;
+    const pad = length - e.ids.length;
+    ids.push([...e.ids, ...new Array(pad).fill(padId)]);
+    labels.push([...e.labels, ...new Array(pad).fill(ignoreLabel)]);
+  }
+  return { ids, labels, tokens };
+}
+
+/** Scored positions of a batch: labels after the first position that are not -100. */
+export function scoredTokens(batch: Batch): number {
+  let count = 0;
+  for (const row of batch.labels) {
+    for (let t = 1; t < row.length; t++) if (row[t] !== ignoreLabel) count++;
+  }
+  return count;
+}

@@ -1,0 +1,52 @@
+/** The loss the trainer minimises and validation reports: next-token cross-entropy on scored positions. */
+import * as tf from "@tensorflow/tfjs-core";
+import { type LanguageModel, lmLoss } from "../model/gpt2.ts";
+import type { AppliedMethod, TunableModel } from "../peft/types.ts";
+import { type Batch, collate, scoredTokens, type TokenizedExample } from "./batch.ts";
+
+/**
+ * A model the trainer can run: the tunable slice plus hidden states `[B, P+T, C]` and the LM head
+ * (`GPT2` fits), so that only the positions with a scored label get logits.
+ */
+export type TrainableModel = TunableModel & LanguageModel;
+
+/** What a forward pass needs from a tuning method (nothing, for the untuned base). */
+export type ForwardHooks = Pick<AppliedMethod, "prefix" | "setTraining">;
+
+/** Mean next-token loss of a batch on scored positions; the soft prompt, if any, is never scored. */
+export function batchLoss(
+  model: TrainableModel,
+  method: ForwardHooks,
+  batch: Batch,
+  training: boolean,
+  seed: number,
+): tf.Scalar {
+  const B = batch.ids.length;
+  const T = batch.ids[0].length;
+  method.setTraining?.(training, seed);
+  const ids = tf.tensor2d(batch.ids, [B, T], "int32");
+  const prefix = method.prefix?.(B); // (B, P, C)
+  return lmLoss(model, ids, batch.labels, { prefix, training, seed });
+}
+
+/** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */
+export function validationLossOf(
+  model: TrainableModel,
+  method: ForwardHooks,
+  examples: TokenizedExample[],
+  batchSize: number,
+  padId: number,
+): number {
+  let total = 0;
+  let count = 0;
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const batch = collate(examples.slice(i, i + batchSize), padId);
+    const scored = scoredTokens(batch);
+    if (scored === 0 || batch.ids[0].length < 2) continue;
+    const loss = tf.tidy(() => batchLoss(model, method, batch, false, 0));
+    total += loss.dataSync()[0] * scored;
+    count += scored;
+    loss.dispose();
+  }
+  return count > 0 ? total / count : Number.NaN;
+}

@@ -14,7 +14,7 @@
  * @module
  */
 import { join } from "node:path";
-import { MemoryMeter } from "../lib/engine/mod.ts";
+import { MemoryMeter, type PeakMemory } from "../lib/engine/mod.ts";
 import { type CorpusRouge, corpusRouge, ROUGE_TYPES } from "../lib/eval/mod.ts";
 import { contextProblem, generate, type GPT2, loadCheckpoint } from "../lib/model/mod.ts";
 import { type AppliedMethod, loadTunedMethod } from "../lib/peft/mod.ts";
@@ -207,7 +207,6 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     const { metrics: engineMetrics } = await startEngine(params);
     Object.assign(metrics, engineMetrics);
     const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
-    const meter = new MemoryMeter();
     const model = await loadCheckpoint(join(pretrainDir!, modelDirName));
     let applied: AppliedMethod | null = null;
     if (!baseline) {
@@ -234,10 +233,16 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       metrics.validationLossCurve = [validationLoss];
     }
     const hooks: ForwardHooks = applied ?? {};
-    metrics.testLoss = summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
-    meter.sample();
-    predictions = generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
-    const peak = meter.stop();
+    // The same meter as training's, over the test-loss pass and generation (weights included).
+    const meter = new MemoryMeter();
+    let peak: PeakMemory;
+    try {
+      metrics.testLoss = summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
+      meter.sample();
+      predictions = generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
+    } finally {
+      peak = meter.stop();
+    }
     metrics.peakEvalRssBytes = peak.peakRssBytes;
     metrics.peakEvalTensorBytes = peak.peakTensorBytes;
     if (peak.peakDeviceBytes !== undefined) metrics.peakEvalDeviceBytes = peak.peakDeviceBytes;

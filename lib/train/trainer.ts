@@ -89,10 +89,9 @@ export interface TrainResult {
   /** trainTokens / trainSeconds. */
   tokensPerSecond: number;
   /**
-   * Peak memory of this session's training (steps, optimizer updates and validations): tensor
-   * bytes are the exact peak of live tensor storage, tracked at every allocation and free and
-   * including the model, the optimizer moments and everything back-propagation keeps; RSS and
-   * device bytes are sampled.
+   * Peak memory of this session's training (steps, optimizer updates, validations and
+   * checkpoints), from lib/engine's meter: tensor bytes include the model, the optimizer moments
+   * and everything back-propagation keeps.
    */
   peakMemory: PeakMemory;
   /** Exact number of parameters the optimizer updated. */
@@ -105,67 +104,6 @@ export interface TrainResult {
   threads: number;
   /** The step a checkpoint resumed from (0 = fresh start). */
   resumedFromStep: number;
-}
-
-/** The parts of tfjs's engine that account for tensor storage. */
-interface EngineAccounting {
-  state: { numBytes: number; tensorInfo: WeakMap<object, { bytes: number }> };
-  trackTensor(tensor: tf.Tensor, backend: unknown): void;
-  disposeTensor(tensor: tf.Tensor): void;
-}
-
-const runningPeaks = new Set<LiveStoragePeak>();
-let stockAccounting: Pick<EngineAccounting, "trackTensor" | "disposeTensor"> | undefined;
-
-/**
- * Exact peak of live tensor storage from construction to `stop()`. tfjs's `numBytes` counts every
- * tensor handle, so a buffer shared by a reshape, an `Identity` or a tensor saved for backprop
- * (every matmul saves its weight this way) is counted once per handle — about twice the storage
- * inside back-propagation — and a timer cannot sample inside a synchronous step. This counts each
- * buffer once, when it is allocated and when its last handle goes, so peaks inside backprop and
- * the optimizer update are seen. Tensors alive at the start enter with the engine's figure.
- */
-class LiveStoragePeak {
-  live: number;
-  peak: number;
-
-  constructor() {
-    const engine = tf.engine() as unknown as EngineAccounting;
-    this.live = engine.state.numBytes;
-    this.peak = this.live;
-    if (runningPeaks.size === 0) {
-      const stock = { trackTensor: engine.trackTensor, disposeTensor: engine.disposeTensor };
-      stockAccounting = stock;
-      engine.trackTensor = function (this: EngineAccounting, tensor, backend) {
-        const isNewBuffer = !this.state.tensorInfo.has(tensor.dataId);
-        stock.trackTensor.call(this, tensor, backend);
-        if (!isNewBuffer) return;
-        const bytes = this.state.tensorInfo.get(tensor.dataId)?.bytes ?? 0;
-        for (const meter of runningPeaks) {
-          meter.live += bytes;
-          if (meter.live > meter.peak) meter.peak = meter.live;
-        }
-      };
-      engine.disposeTensor = function (this: EngineAccounting, tensor) {
-        const info = this.state.tensorInfo.get(tensor.dataId);
-        stock.disposeTensor.call(this, tensor);
-        if (info && !this.state.tensorInfo.has(tensor.dataId)) {
-          for (const meter of runningPeaks) meter.live -= info.bytes;
-        }
-      };
-    }
-    runningPeaks.add(this);
-  }
-
-  /** Stops tracking (the engine is restored when no tracker runs) and returns the peak bytes. */
-  stop(): number {
-    runningPeaks.delete(this);
-    if (runningPeaks.size === 0 && stockAccounting) {
-      Object.assign(tf.engine(), stockAccounting);
-      stockAccounting = undefined;
-    }
-    return this.peak;
-  }
 }
 
 /**
@@ -409,7 +347,6 @@ export async function train(
   checkExamples(model, method, data);
   const plan = planOf(data.train.length, opts);
   const meter = new MemoryMeter();
-  const storage = new LiveStoragePeak();
   const optimizer = new AdamW(method.trainable, {
     beta1: opts.beta1,
     beta2: opts.beta2,
@@ -421,7 +358,6 @@ export async function train(
     session = await startSession(method, data, opts, optimizer, ctx.checkpointDir);
   } catch (error) {
     optimizer.dispose();
-    storage.stop();
     meter.stop();
     throw error;
   }
@@ -471,8 +407,7 @@ export async function train(
   } finally {
     method.setTraining?.(false, 0);
     optimizer.dispose();
-    storage.stop();
+    meter.stop();
   }
-  const peakMemory: PeakMemory = { ...meter.stop(), peakTensorBytes: storage.peak };
-  return resultOf(model, method, session, plan, clock, peakMemory, ctx.threads ?? 1);
+  return resultOf(model, method, session, plan, clock, meter.stop(), ctx.threads ?? 1);
 }

@@ -42,6 +42,8 @@ const carriedTrainMetrics = [
   "trainableParams",
   "totalParams",
   "trainSeconds",
+  "validationSeconds",
+  "checkpointSeconds",
   "tokensPerSecond",
   "peakTrainRssBytes",
   "peakTrainTensorBytes",

@@ -248,6 +248,31 @@ Deno.test("every method: no tensor leak — the live tensor count is the same af
   }
 });
 
+Deno.test("trainer: trainSeconds counts optimisation steps only; validation and checkpoint seconds are apart", async () => {
+  const model = createGPT2(tinyConfig(), 7);
+  const applied = lora.apply(model, lora.parseConfig({ r: 2 }, "l"), 1);
+  const checkpointDir = await Deno.makeTempDir();
+  // One step on 4 examples, then a validation over 40 times as many: validation must dominate.
+  const slowValidation = { train: examples(4, 1), validation: examples(160, 2) };
+  const started = performance.now();
+  const result = await train(
+    model,
+    applied,
+    slowValidation,
+    options({ epochs: 1, evalBatchSize: 4, checkpointEverySteps: 1 }),
+    { checkpointDir },
+  );
+  const wallSeconds = (performance.now() - started) / 1000;
+  assertEquals(result.steps, 1);
+  assert(result.validationSeconds > 2 * result.trainSeconds, JSON.stringify(result));
+  assert(result.checkpointSeconds > 0, `checkpointSeconds ${result.checkpointSeconds}`);
+  assert(result.trainSeconds + result.validationSeconds + result.checkpointSeconds <= wallSeconds);
+  assertClose(result.tokensPerSecond, result.trainTokens / result.trainSeconds, 1e-9);
+  await Deno.remove(checkpointDir, { recursive: true });
+  applied.dispose();
+  disposeModel(model);
+});
+
 Deno.test("trainer: only summary tokens are scored (loss → 0 on random documents); no tensor leak per step", async () => {
   // Documents are random tokens, the summary is always token 1: if document tokens were scored the
   // loss could never fall below ln(29) ≈ 3.4.
@@ -301,8 +326,15 @@ async function loraRun(
 }
 
 function withoutTiming(result: Awaited<ReturnType<typeof train>>) {
-  const { trainSeconds: _s, tokensPerSecond: _t, peakMemory: _p, resumedFromStep: _r, ...rest } =
-    result;
+  const {
+    trainSeconds: _s,
+    validationSeconds: _v,
+    checkpointSeconds: _c,
+    tokensPerSecond: _t,
+    peakMemory: _p,
+    resumedFromStep: _r,
+    ...rest
+  } = result;
   return rest;
 }
 

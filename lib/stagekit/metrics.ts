@@ -13,6 +13,8 @@ export function trainMetrics(result: TrainResult): Record<string, MetricValue> {
     trainableParams: result.trainableParams,
     totalParams: result.totalParams,
     trainSeconds: result.trainSeconds,
+    validationSeconds: result.validationSeconds,
+    checkpointSeconds: result.checkpointSeconds,
     trainTokens: result.trainTokens,
     tokensPerSecond: result.tokensPerSecond,
     steps: result.steps,

@@ -82,11 +82,18 @@ export interface TrainResult {
   bestValidationLoss: number;
   /** True when early stopping ended the run. */
   stoppedEarly: boolean;
-  /** Wall seconds of training including validation, summed over resumed sessions. */
+  /**
+   * Wall seconds of the optimisation steps only (forward, backward, gradient accumulation,
+   * clipping, update), summed over resumed sessions; validation and checkpoints are counted apart.
+   */
   trainSeconds: number;
+  /** Wall seconds spent computing validation losses, summed over resumed sessions. */
+  validationSeconds: number;
+  /** Wall seconds spent writing resumable checkpoints, summed over resumed sessions. */
+  checkpointSeconds: number;
   /** Real input tokens processed in training (padding excluded). */
   trainTokens: number;
-  /** trainTokens / trainSeconds. */
+  /** trainTokens / trainSeconds: tokens per second of optimisation. */
   tokensPerSecond: number;
   /**
    * Peak memory of this session's training (steps, optimizer updates, validations and
@@ -239,51 +246,49 @@ function checkpointDue(session: Session, opts: TrainOptions): boolean {
     (step % opts.checkpointEverySteps === 0 || stoppedEarly);
 }
 
-/** Wall time of the run: this session's plus what earlier sessions recorded. */
-class TrainClock {
-  readonly #started = performance.now();
-  readonly #earlierSeconds: number;
-  readonly #resumedFromStep: number;
+/** The parts of a run whose seconds are counted apart. */
+type TimedPart = "trainSeconds" | "validationSeconds" | "checkpointSeconds";
 
-  constructor(session: Session) {
-    this.#earlierSeconds = session.state.elapsedSeconds;
-    this.#resumedFromStep = session.state.step;
+/** Runs `work` and adds its wall seconds to `part` of the session's state. */
+async function timed<T>(
+  session: Session,
+  part: TimedPart,
+  work: () => T | Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    session.state[part] += (performance.now() - started) / 1000;
   }
+}
 
-  /** Seconds in this session. */
-  get sessionSeconds(): number {
-    return (performance.now() - this.#started) / 1000;
-  }
-
-  /** Seconds over every session. */
-  get elapsedSeconds(): number {
-    return this.#earlierSeconds + this.sessionSeconds;
-  }
-
-  /** Step the session started from. */
-  get resumedFromStep(): number {
-    return this.#resumedFromStep;
-  }
+/** Where this session started, for the progress ETA. */
+interface SessionStart {
+  /** `performance.now()` at the start. */
+  startedMs: number;
+  /** The step a checkpoint resumed from (0 = fresh start). */
+  resumedFromStep: number;
 }
 
 /** Tells `ctx.progress` where the run stands. */
 function reportProgress(
   ctx: TrainContext,
   session: Session,
-  clock: TrainClock,
+  start: SessionStart,
   plan: TrainPlan,
   update: Omit<TrainProgress, "step" | "totalSteps" | "tokensPerSecond" | "etaSeconds">,
 ): void {
   if (!ctx.progress) return;
-  const { step, trainTokens } = session.state;
-  const seconds = clock.elapsedSeconds;
-  const sessionSteps = step - clock.resumedFromStep;
-  const perStep = sessionSteps > 0 ? clock.sessionSeconds / sessionSteps : 0;
+  const { step, trainTokens, trainSeconds } = session.state;
+  const sessionSteps = step - start.resumedFromStep;
+  const wallSeconds = (performance.now() - start.startedMs) / 1000;
+  const perStep = sessionSteps > 0 ? wallSeconds / sessionSteps : 0;
   ctx.progress({
     ...update,
     step,
     totalSteps: plan.totalSteps,
-    tokensPerSecond: seconds > 0 ? trainTokens / seconds : 0,
+    tokensPerSecond: trainSeconds > 0 ? trainTokens / trainSeconds : 0,
     etaSeconds: perStep * (plan.totalSteps - step),
   });
 }
@@ -294,12 +299,12 @@ function resultOf(
   method: AppliedMethod,
   session: Session,
   plan: TrainPlan,
-  clock: TrainClock,
+  start: SessionStart,
   peakMemory: PeakMemory,
   threads: number,
 ): TrainResult {
   const { state } = session;
-  const trainSeconds = clock.elapsedSeconds;
+  const { trainSeconds } = state;
   let trainableParams = 0;
   for (const v of method.trainable.values()) trainableParams += v.size;
   let baseParams = 0;
@@ -316,6 +321,8 @@ function resultOf(
     bestValidationLoss: bestIndex >= 0 ? state.validationLoss[bestIndex] : Number.NaN,
     stoppedEarly: state.stoppedEarly,
     trainSeconds,
+    validationSeconds: state.validationSeconds,
+    checkpointSeconds: state.checkpointSeconds,
     trainTokens: state.trainTokens,
     tokensPerSecond: trainSeconds > 0 ? state.trainTokens / trainSeconds : 0,
     peakMemory,
@@ -323,7 +330,7 @@ function resultOf(
     totalParams: baseParams + method.addedParams,
     backend: tf.getBackend(),
     threads,
-    resumedFromStep: clock.resumedFromStep,
+    resumedFromStep: start.resumedFromStep,
   };
 }
 
@@ -362,7 +369,7 @@ export async function train(
     throw error;
   }
   const { state } = session;
-  const clock = new TrainClock(session);
+  const start: SessionStart = { startedMs: performance.now(), resumedFromStep: state.step };
   const setup: StepSetup = { model, method, opts, optimizer, totalSteps: plan.totalSteps, meter };
   const running = () => state.step < plan.totalSteps && !state.stoppedEarly;
 
@@ -372,20 +379,22 @@ export async function train(
       const order = new Rng(mixSeed(opts.seed, epoch)).permutation(data.train.length);
       while (state.epoch === epoch && running()) {
         const batches = nextBatches(session, order, data.train, plan, opts);
-        const outcome = optimisationStep(setup, batches, state.step);
+        const outcome = await timed(
+          session,
+          "trainSeconds",
+          () => optimisationStep(setup, batches, state.step),
+        );
         const epochEnded = recordStep(session, batches, outcome, plan);
-        reportProgress(ctx, session, clock, plan, { phase: "train", epoch: epoch + 1, ...outcome });
+        reportProgress(ctx, session, start, plan, { phase: "train", epoch: epoch + 1, ...outcome });
 
         if (data.validation.length > 0 && validationDue(session, epochEnded, plan, opts)) {
-          const validationLoss = validationLossOf(
-            model,
-            method,
-            data.validation,
-            opts.evalBatchSize,
-            opts.padId,
+          const validationLoss = await timed(
+            session,
+            "validationSeconds",
+            () => validationLossOf(model, method, data.validation, opts.evalBatchSize, opts.padId),
           );
           recordValidation(session, validationLoss, epoch + 1, method.trainable, opts);
-          reportProgress(ctx, session, clock, plan, {
+          reportProgress(ctx, session, start, plan, {
             phase: "validate",
             epoch: epoch + 1,
             ...outcome,
@@ -393,8 +402,12 @@ export async function train(
           });
         }
         if (ctx.checkpointDir && checkpointDue(session, opts)) {
-          const saved = { ...session, state: { ...state, elapsedSeconds: clock.elapsedSeconds } };
-          await saveSession(ctx.checkpointDir, saved, method.trainable, optimizer);
+          const dir = ctx.checkpointDir;
+          await timed(
+            session,
+            "checkpointSeconds",
+            () => saveSession(dir, session, method.trainable, optimizer),
+          );
         }
         // Let timers (the memory meter) and abort signals run between steps.
         await new Promise((resolve) => setTimeout(resolve, 0));
@@ -409,5 +422,5 @@ export async function train(
     optimizer.dispose();
     meter.stop();
   }
-  return resultOf(model, method, session, plan, clock, meter.stop(), ctx.threads ?? 1);
+  return resultOf(model, method, session, plan, start, meter.stop(), ctx.threads ?? 1);
 }

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { initEngine } from "../lib/engine/mod.ts";
-import { createGPT2, type GPT2, type GPT2Config } from "../lib/model/gpt2.ts";
+import { createGPT2, type GPT2, type GPT2Config, lmLoss } from "../lib/model/gpt2.ts";
 import { type AppliedMethod, lora, methods, prompt, select } from "../lib/peft/mod.ts";
 import {
   AdamW,
@@ -476,6 +476,54 @@ Deno.test("memory: LoRA's peak training memory is below full fine-tuning of all 
     fullPeak - loraPeak > 2 * weightBytes,
     `${fullPeak} - ${loraPeak} vs weights ${weightBytes}`,
   );
+});
+
+/** Long examples with a short scored summary at the end, as the default pipeline's are. */
+function longExamples(count: number, length: number, summary: number, vocab: number) {
+  const rng = new Rng(11);
+  return Array.from({ length: count }, () => {
+    const ids = Array.from({ length }, () => 1 + Math.floor(rng.next() * (vocab - 2)));
+    return { ids, labels: ids.map((id, i) => (i >= length - summary ? id : -100)) };
+  });
+}
+
+Deno.test("memory: frozen blocks keep nothing — full tuning of the last block holds ≤ 0.75× LoRA-on-every-block's live tensors", async () => {
+  // The default model's proportions, scaled down: 4 blocks, long inputs, a short summary.
+  const config = tinyConfig({ nLayer: 4, nHead: 4, nEmbd: 64, vocabSize: 512, nPositions: 128 });
+  const longData = { train: longExamples(8, 120, 20, 512), validation: [] };
+  const peak = async (name: string, raw: Record<string, unknown>) => {
+    const model = createGPT2(config, 1);
+    const method = methods.get(name)!;
+    const applied = method.apply(model, method.parseConfig(raw, name), 0);
+    const result = await train(model, applied, longData, options({ maxSteps: 1, batchSize: 8 }));
+    applied.dispose();
+    disposeModel(model);
+    return result.peakMemory.peakTensorBytes;
+  };
+  const loraPeak = await peak("lora", { r: 8, alpha: 16, target_modules: ["c_attn"] });
+  const lastBlockPeak = await peak("full", { last_blocks: 1 });
+  assert(
+    lastBlockPeak <= 0.75 * loraPeak,
+    `full (last block) ${lastBlockPeak} B vs LoRA ${loraPeak} B`,
+  );
+});
+
+Deno.test("frozen blocks: running the blocks below the trainable one off the tape changes no loss or gradient bit", () => {
+  const model = createGPT2(tinyConfig({ nLayer: 3, dropout: 0.1 }), 12);
+  const batch = collate(examples(4, 5), 0);
+  const ids = tf.tensor2d(batch.ids, undefined, "int32") as tf.Tensor2D;
+  const trainable = [...model.params].filter(([name]) => name.startsWith("h.2.")).map(([, v]) => v);
+  const gradientsWith = (frozenBlocks: number) =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () => lmLoss(model, ids, batch.labels, { training: true, seed: 3, frozenBlocks }),
+        trainable,
+      );
+      return [value, ...trainable.map((v) => grads[v.name])].map((t) => Array.from(t.dataSync()));
+    });
+  assertEquals(gradientsWith(2), gradientsWith(0));
+  ids.dispose();
+  disposeModel(model);
 });
 
 Deno.test("pretrain: every weight trains on plain language modelling and the loss falls", async () => {

@@ -9,6 +9,7 @@ export { backendNames, initEngine, probeWebGpuAdapter } from "./backends.ts";
 export type { AdapterFacts, BackendName, EngineInfo, EngineOptions } from "./backends.ts";
 export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
 export { geluNew, layerNorm } from "./fused.ts";
+export { withoutTape } from "./no_tape.ts";
 export { defaultSampleIntervalMs, MemoryMeter } from "./memory.ts";
 export type { PeakMemory } from "./memory.ts";
 export { BackendError } from "./errors.ts";

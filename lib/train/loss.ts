@@ -13,20 +13,24 @@ export type TrainableModel = TunableModel & LanguageModel;
 /** What a forward pass needs from a tuning method (nothing, for the untuned base). */
 export type ForwardHooks = Pick<AppliedMethod, "prefix" | "setTraining">;
 
-/** Mean next-token loss of a batch on scored positions; the soft prompt, if any, is never scored. */
+/**
+ * Mean next-token loss of a batch on scored positions; the soft prompt, if any, is never scored.
+ * The first `frozenBlocks` blocks run off the gradient tape (see `frozenBlocksOf`).
+ */
 export function batchLoss(
   model: TrainableModel,
   method: ForwardHooks,
   batch: Batch,
   training: boolean,
   seed: number,
+  frozenBlocks = 0,
 ): tf.Scalar {
   const B = batch.ids.length;
   const T = batch.ids[0].length;
   method.setTraining?.(training, seed);
   const ids = tf.tensor2d(batch.ids, [B, T], "int32");
   const prefix = method.prefix?.(B); // (B, P, C)
-  return lmLoss(model, ids, batch.labels, { prefix, training, seed });
+  return lmLoss(model, ids, batch.labels, { prefix, training, seed, frozenBlocks });
 }
 
 /** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */

@@ -26,6 +26,8 @@ export interface StepSetup {
   totalSteps: number;
   /** Sampled where activations and gradients are alive (process RSS). */
   meter: MemoryMeter;
+  /** Leading blocks below every trainable variable, run off the gradient tape. */
+  frozenBlocks: number;
 }
 
 /** What one step did. */
@@ -77,7 +79,7 @@ function backward(
 ): number {
   const { model, method, meter } = setup;
   const { value, grads } = tf.variableGrads(() => {
-    const mean = batchLoss(model, method, batch, true, seed);
+    const mean = batchLoss(model, method, batch, true, seed, setup.frozenBlocks);
     meter.sample(); // activations are alive now (RSS)
     return tf.div(mean, microBatches) as tf.Scalar;
   }, [...method.trainable.values()]);

@@ -15,6 +15,7 @@ import { ConfigError } from "../peft/errors.ts";
 import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed, Rng } from "../util/random.ts";
 import { type Batch, collate, type TokenizedExample } from "./batch.ts";
+import { frozenBlocksOf } from "./frozen.ts";
 import { type TrainableModel, validationLossOf } from "./loss.ts";
 import { AdamW } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
@@ -370,7 +371,15 @@ export async function train(
   }
   const { state } = session;
   const start: SessionStart = { startedMs: performance.now(), resumedFromStep: state.step };
-  const setup: StepSetup = { model, method, opts, optimizer, totalSteps: plan.totalSteps, meter };
+  const setup: StepSetup = {
+    model,
+    method,
+    opts,
+    optimizer,
+    totalSteps: plan.totalSteps,
+    meter,
+    frozenBlocks: frozenBlocksOf(method, model.config.nLayer),
+  };
   const running = () => state.step < plan.totalSteps && !state.stoppedEarly;
 
   try {

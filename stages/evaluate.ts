@@ -7,6 +7,10 @@
  * - `method: base` — the untuned base model in the same prompt format (its validation loss too);
  * - `method: lead` — the first `lead_words` words of the document (default 10), no model at all.
  *
+ * `no_repeat_ngram: n` bans repeating any n-gram of prompt + summary, as Hugging Face's
+ * `no_repeat_ngram_size` does (beam search included); `no_repeat_generated_ngram: n` bans only
+ * repeats within the summary, so phrases may still be copied from the document.
+ *
  * Its metrics carry the training figures too, so the aggregate reads one record per run (the
  * `RunMetrics` fields of lib/report); a baseline's record says `baseline: true` and has no training
  * figures.
@@ -66,7 +70,10 @@ interface GenerationSettings {
   maxOutputTokens: number;
   batchSize: number;
   beams: number;
+  /** Hugging Face's `no_repeat_ngram_size`: n-grams of prompt + output never repeat. */
   noRepeatNgramSize: number;
+  /** The same ban over the generated tokens only (copying from the document stays possible). */
+  noRepeatGeneratedNgramSize: number;
   seed: number;
 }
 
@@ -107,6 +114,7 @@ function generateSummaries(
       prefix,
       seed: settings.seed,
       noRepeatNgramSize: settings.noRepeatNgramSize,
+      noRepeatGeneratedNgramSize: settings.noRepeatGeneratedNgramSize,
     });
     batch.forEach((i, row) => predictions[i] = tokenizer.decode(newIds[row]).trim());
     meter.sample();
@@ -185,6 +193,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     batchSize: params.integer("batch_size", 32, 1),
     beams: params.integer("beams", 1, 1),
     noRepeatNgramSize: params.integer("no_repeat_ngram", 0),
+    noRepeatGeneratedNgramSize: params.integer("no_repeat_generated_ngram", 0),
     seed: params.integer("seed", 0),
   };
   const limit = params.has("limit") ? params.integer("limit", undefined, 1) : undefined;

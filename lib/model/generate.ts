@@ -32,11 +32,16 @@ export interface GenerateOptions {
   /** Beam search length penalty α: hypotheses are ranked by sum log p / length^α (default 1). */
   lengthPenalty?: number;
   /**
-   * Never produce an n-gram of this many tokens twice within one row's new tokens (Hugging Face's
-   * `no_repeat_ngram_size`, counted over the generated part only so copying from the prompt stays
-   * possible); 0 or absent turns it off. Greedy and sampling only.
+   * Hugging Face's `no_repeat_ngram_size`: never produce an n-gram of this many tokens that already
+   * occurs in the row's sequence, prompt included (the soft prompt has no ids and never counts);
+   * 0 or absent turns it off. Greedy, sampling and beam search (per hypothesis).
    */
   noRepeatNgramSize?: number;
+  /**
+   * The same ban counted over the generated tokens only, so that copying an n-gram from the prompt
+   * stays possible; 0 or absent turns it off. Both bans may be set at once.
+   */
+  noRepeatGeneratedNgramSize?: number;
 }
 
 /**
@@ -161,9 +166,11 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
   try {
     const first = promptPass(model, prompts, opts.prefix, cache);
     let logits = first.lastLogits;
-    const ngram = opts.noRepeatNgramSize ?? 0;
+    const banning = bansRepeats(opts);
     for (let step = 0; step < opts.maxNew; step++) {
-      const banned = ngram > 0 ? outputs.map((tokens) => repeatedNgramEnds(tokens, ngram)) : null;
+      const banned = banning
+        ? outputs.map((tokens, b) => bannedNextTokens(prompts[b], tokens, opts))
+        : null;
       const next = temperature > 0
         ? sampleRows(logits, temperature, topP, random, banned)
         : banned
@@ -183,6 +190,32 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
     cache.dispose();
   }
   return outputs;
+}
+
+/** Whether either no-repeat ban is on. */
+function bansRepeats(opts: GenerateOptions): boolean {
+  return (opts.noRepeatNgramSize ?? 0) > 0 || (opts.noRepeatGeneratedNgramSize ?? 0) > 0;
+}
+
+/**
+ * The tokens a row may not produce next: those completing an n-gram of the whole sequence
+ * (`noRepeatNgramSize`, as Hugging Face) or of the generated part (`noRepeatGeneratedNgramSize`).
+ */
+function bannedNextTokens(
+  prompt: readonly number[],
+  generated: readonly number[],
+  opts: GenerateOptions,
+): Set<number> {
+  const banned = new Set<number>();
+  const whole = opts.noRepeatNgramSize ?? 0;
+  const generatedOnly = opts.noRepeatGeneratedNgramSize ?? 0;
+  if (whole > 0) {
+    for (const id of repeatedNgramEnds([...prompt, ...generated], whole)) banned.add(id);
+  }
+  if (generatedOnly > 0) {
+    for (const id of repeatedNgramEnds(generated, generatedOnly)) banned.add(id);
+  }
+  return banned;
 }
 
 /**
@@ -299,8 +332,10 @@ function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): nu
     const done = new Array(B).fill(false);
     for (let step = 0; step < opts.maxNew; step++) {
       const scores = beams.flat().map((beam) => beam.score);
+      const banned = bansRepeats(opts) ? bannedScores(prompts, beams, V, opts) : null;
       const { values, indices } = tf.tidy(() => {
-        const total = tf.add(tf.logSoftmax(logits, -1), tf.tensor2d(scores, [B * K, 1])); // (B·K, V)
+        let total = tf.add(tf.logSoftmax(logits, -1), tf.tensor2d(scores, [B * K, 1])); // (B·K, V)
+        if (banned) total = tf.add(total, tf.tensor2d(banned, [B * K, V])); // (B·K, V)
         const best = tf.topk(tf.reshape(total, [B, K * V]), Math.min(2 * K, K * V)); // (B, 2K)
         return { values: best.values.dataSync(), indices: best.indices.dataSync() };
       });
@@ -347,6 +382,25 @@ function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): nu
   } finally {
     cache.dispose();
   }
+}
+
+/** Per beam row `[B·K, V]`: -Infinity for each token its hypothesis may not produce next, else 0. */
+function bannedScores(
+  prompts: number[][],
+  beams: Beam[][],
+  V: number,
+  opts: GenerateOptions,
+): Float32Array {
+  const K = beams[0].length;
+  const penalty = new Float32Array(prompts.length * K * V);
+  beams.forEach((live, b) =>
+    live.forEach((beam, k) => {
+      for (const id of bannedNextTokens(prompts[b], beam.tokens, opts)) {
+        penalty[(b * K + k) * V + id] = -Infinity;
+      }
+    })
+  );
+  return penalty;
 }
 
 /** The values of `tensor`, which is then freed. */

@@ -75,6 +75,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     checkpointDir: ctx.checkpointDir,
     progress: trainProgress(ctx.progress),
     threads: engine.threads,
+    log: ctx.log,
   });
   await applied.save(join(ctx.outDir, adapterDirName), { baseModel: modelDirName });
   return {

@@ -526,6 +526,50 @@ Deno.test("frozen blocks: running the blocks below the trainable one off the tap
   disposeModel(model);
 });
 
+Deno.test("memory limit: a batch that does not fit runs in parts with the same loss and update, and says so", async () => {
+  const run = async (memoryLimit: { bytes: number; name: string } | null) => {
+    const model = createGPT2(tinyConfig(), 9);
+    const applied = lora.apply(model, lora.parseConfig({ r: 2 }, "l"), 4);
+    const lines: string[] = [];
+    const result = await train(model, applied, data, options({ batchSize: 8, maxSteps: 3 }), {
+      memoryLimit,
+      log: (line) => lines.push(line),
+    });
+    const weights = values(applied.trainable);
+    applied.dispose();
+    disposeModel(model);
+    return { result, weights, lines };
+  };
+  const whole = await run(null);
+  const parts = await run({ bytes: 250_000, name: "a test budget" });
+  assertEquals(whole.result.splitBatches, 0);
+  assertEquals(parts.result.splitBatches, 3, "every step's batch ran in parts");
+  assertEquals(parts.lines.length, 1);
+  assert(parts.lines[0].includes("a test budget") && parts.lines[0].includes("same loss"));
+  parts.result.trainLoss.forEach((loss, i) => assertClose(loss, whole.result.trainLoss[i], 1e-5));
+  for (const [name, value] of whole.weights) {
+    parts.weights.get(name)!.forEach((x, i) => assertClose(x, value[i], 1e-5, name));
+  }
+});
+
+Deno.test("memory limit: when one example cannot fit, training fails with one line naming the limit", async () => {
+  const model = createGPT2(tinyConfig(), 9);
+  const applied = lora.apply(model, lora.parseConfig({ r: 2 }, "l"), 4);
+  try {
+    await train(model, applied, data, options({ maxSteps: 1 }), {
+      memoryLimit: { bytes: 1000, name: "a tiny budget" },
+    });
+    assert(false, "training should have failed");
+  } catch (error) {
+    const message = (error as Error).message;
+    assert(!message.includes("\n") && message.includes("a tiny budget"), message);
+    assert(message.includes("max_input_tokens"), message);
+  } finally {
+    applied.dispose();
+    disposeModel(model);
+  }
+});
+
 Deno.test("pretrain: every weight trains on plain language modelling and the loss falls", async () => {
   const rng = new Rng(8);
   // A learnable language: each sequence counts upward from a random start.

@@ -24,6 +24,24 @@ export interface PeakMemory {
   peakDeviceBytes?: number;
 }
 
+/**
+ * Largest wasm heap of tfjs's wasm build (wasm32: 4 GiB less one 64 KiB page), which holds every
+ * tensor on the `wasm` and `blas` backends; growing past it aborts the process's wasm module.
+ */
+export const wasmHeapMaxBytes = 4_294_901_760;
+
+/**
+ * The most tensor storage the current backend can hold, bytes, with its name for messages; null
+ * when the backend sets no limit of its own (cpu: the process's memory; webgpu: the device's).
+ */
+export function tensorStorageLimit(): { bytes: number; name: string } | null {
+  const backend = tf.backend() as unknown;
+  if (typeof backend === "object" && backend !== null && "wasm" in backend) {
+    return { bytes: wasmHeapMaxBytes, name: `the ${tf.getBackend()} backend's wasm heap` };
+  }
+  return null;
+}
+
 /** Samples RSS every `intervalMs` by default; synchronous code needs `sample()` calls for RSS. */
 export const defaultSampleIntervalMs = 50;
 
@@ -98,9 +116,34 @@ export class MemoryMeter {
     }
   }
 
+  /** Live tensor storage now, bytes (each buffer once). */
+  get liveTensorBytes(): number {
+    return this.#liveTensorBytes;
+  }
+
+  #windowPeakBytes = 0;
+
+  /**
+   * Runs `work` and returns its result with the peak of live tensor storage during it, bytes
+   * (what was alive when it started included).
+   */
+  peakDuring<T>(work: () => T): { result: T; peakBytes: number } {
+    const outer = this.#windowPeakBytes;
+    this.#windowPeakBytes = this.#liveTensorBytes;
+    try {
+      const result = work();
+      return { result, peakBytes: this.#windowPeakBytes };
+    } finally {
+      this.#windowPeakBytes = Math.max(outer, this.#windowPeakBytes);
+    }
+  }
+
   /** Called by the engine hooks: `bytes` of tensor storage came (> 0) or went (< 0). */
   allocated(bytes: number, engine: EngineAccounting): void {
     this.#liveTensorBytes += bytes;
+    if (this.#liveTensorBytes > this.#windowPeakBytes) {
+      this.#windowPeakBytes = this.#liveTensorBytes;
+    }
     if (this.#liveTensorBytes > this.#peak.peakTensorBytes) {
       this.#peak.peakTensorBytes = this.#liveTensorBytes;
     }

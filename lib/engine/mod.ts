@@ -10,7 +10,12 @@ export type { AdapterFacts, BackendName, EngineInfo, EngineOptions } from "./bac
 export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
 export { geluNew, layerNorm } from "./fused.ts";
 export { withoutTape } from "./no_tape.ts";
-export { defaultSampleIntervalMs, MemoryMeter } from "./memory.ts";
+export {
+  defaultSampleIntervalMs,
+  MemoryMeter,
+  tensorStorageLimit,
+  wasmHeapMaxBytes,
+} from "./memory.ts";
 export type { PeakMemory } from "./memory.ts";
 export { BackendError } from "./errors.ts";
 export { blasPathVariable, loadBlas } from "./blas.ts";

@@ -24,6 +24,7 @@ export function trainMetrics(result: TrainResult): Record<string, MetricValue> {
     bestEpoch: result.bestEpoch,
     stoppedEarly: result.stoppedEarly,
     resumedFromStep: result.resumedFromStep,
+    splitBatches: result.splitBatches,
     finalTrainLoss: result.trainLoss.at(-1) ?? NaN,
     peakTrainRssBytes: result.peakMemory.peakRssBytes,
     peakTrainTensorBytes: result.peakMemory.peakTensorBytes,

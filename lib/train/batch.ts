@@ -22,6 +22,8 @@ export interface Batch {
   labels: number[][];
   /** Real (non-padding) tokens in the batch. */
   tokens: number;
+  /** Real (non-padding) length of each row. */
+  lengths: number[];
 }
 
 /** Pads `examples` to the longest with `padId` (label -100) into one batch. */
@@ -36,7 +38,22 @@ export function collate(examples: TokenizedExample[], padId: number): Batch {
     ids.push([...e.ids, ...new Array(pad).fill(padId)]);
     labels.push([...e.labels, ...new Array(pad).fill(ignoreLabel)]);
   }
-  return { ids, labels, tokens };
+  return { ids, labels, tokens, lengths: examples.map((e) => e.ids.length) };
+}
+
+/**
+ * Rows `[first, first + count)` of a batch, trimmed to their own longest length (padding sits at
+ * the end, so trimming it changes no real position's result).
+ */
+export function batchRows(batch: Batch, first: number, count: number): Batch {
+  const lengths = batch.lengths.slice(first, first + count);
+  const length = Math.max(...lengths);
+  return {
+    ids: batch.ids.slice(first, first + count).map((row) => row.slice(0, length)),
+    labels: batch.labels.slice(first, first + count).map((row) => row.slice(0, length)),
+    tokens: lengths.reduce((sum, n) => sum + n, 0),
+    lengths,
+  };
 }
 
 /** Scored positions of a batch: labels after the first position that are not -100. */

@@ -6,7 +6,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { MemoryMeter } from "../engine/mod.ts";
 import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed } from "../util/random.ts";
-import type { Batch } from "./batch.ts";
+import { type Batch, batchRows, scoredTokens } from "./batch.ts";
+import type { BatchFit } from "./fit.ts";
 import { batchLoss, type TrainableModel } from "./loss.ts";
 import { type AdamW, clipByGlobalNorm } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
@@ -28,6 +29,10 @@ export interface StepSetup {
   meter: MemoryMeter;
   /** Leading blocks below every trainable variable, run off the gradient tape. */
   frozenBlocks: number;
+  /** Splits micro-batches that would not fit the engine's tensor storage. */
+  fit: BatchFit;
+  /** Told once when a micro-batch first has to be split. */
+  log?: (line: string) => void;
 }
 
 /** What one step did. */
@@ -67,8 +72,38 @@ class GradientSum {
 }
 
 /**
+ * Forward and backward of `batch` with its mean loss passed through `scale`; adds the gradients to
+ * `sum` and returns the scaled loss. Teaches `setup.fit` what the batch cost when it has a limit.
+ */
+function backwardPart(
+  setup: StepSetup,
+  batch: Batch,
+  seed: number,
+  scale: (mean: tf.Scalar) => tf.Scalar,
+  sum: GradientSum,
+): number {
+  const { model, method, meter, fit } = setup;
+  const liveBefore = meter.liveTensorBytes;
+  const { result, peakBytes } = meter.peakDuring(() =>
+    tf.variableGrads(() => {
+      const mean = batchLoss(model, method, batch, true, seed, setup.frozenBlocks);
+      meter.sample(); // activations are alive now (RSS)
+      return scale(mean);
+    }, [...method.trainable.values()])
+  );
+  meter.sample(); // gradients are alive now (RSS)
+  if (fit.limit) fit.measured(batch.ids.length, batch.ids[0].length, peakBytes - liveBefore);
+  const loss = result.value.dataSync()[0];
+  result.value.dispose();
+  sum.add(result.grads);
+  return loss;
+}
+
+/**
  * Forward and backward of one micro-batch, its loss scaled by 1/`microBatches` so that the summed
- * gradients are those of the step's mean loss; returns the scaled loss.
+ * gradients are those of the step's mean loss; returns the scaled loss. A micro-batch that would
+ * not fit the engine's tensor storage runs in parts, each weighted by its share of the scored
+ * tokens: the same loss and gradients (up to rounding; dropout masks differ).
  */
 function backward(
   setup: StepSetup,
@@ -77,16 +112,27 @@ function backward(
   microBatches: number,
   sum: GradientSum,
 ): number {
-  const { model, method, meter } = setup;
-  const { value, grads } = tf.variableGrads(() => {
-    const mean = batchLoss(model, method, batch, true, seed, setup.frozenBlocks);
-    meter.sample(); // activations are alive now (RSS)
-    return tf.div(mean, microBatches) as tf.Scalar;
-  }, [...method.trainable.values()]);
-  meter.sample(); // gradients are alive now (RSS)
-  const loss = value.dataSync()[0];
-  value.dispose();
-  sum.add(grads);
+  const rows = batch.ids.length;
+  const positions = batch.ids[0].length;
+  const scored = scoredTokens(batch);
+  const perPart = setup.fit.rowsPerPart(rows, positions, setup.meter.liveTensorBytes);
+  if (perPart >= rows || scored === 0) {
+    return backwardPart(setup, batch, seed, (mean) => tf.div(mean, microBatches), sum);
+  }
+  if (setup.fit.splitBatches === 1) {
+    setup.log?.(
+      `a micro-batch of ${rows} × ${positions} positions would not fit ${setup.fit.limit!.name}: ` +
+        `running it in parts of ${perPart} rows, gradients summed (same loss and update)`,
+    );
+  }
+  let loss = 0;
+  for (let first = 0; first < rows; first += perPart) {
+    const part = batchRows(batch, first, perPart);
+    const weight = scoredTokens(part) / scored / microBatches;
+    if (weight === 0) continue;
+    const partSeed = mixSeed(seed, first);
+    loss += backwardPart(setup, part, partSeed, (mean) => tf.mul(mean, weight), sum);
+  }
   return loss;
 }
 

@@ -9,12 +9,13 @@
  * run continues exactly where its checkpoint left off.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { MemoryMeter, type PeakMemory } from "../engine/mod.ts";
+import { MemoryMeter, type PeakMemory, tensorStorageLimit } from "../engine/mod.ts";
 import { contextProblem } from "../model/gpt2.ts";
 import { ConfigError } from "../peft/errors.ts";
 import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed, Rng } from "../util/random.ts";
 import { type Batch, collate, type TokenizedExample } from "./batch.ts";
+import { BatchFit } from "./fit.ts";
 import { frozenBlocksOf } from "./frozen.ts";
 import { type TrainableModel, validationLossOf } from "./loss.ts";
 import { AdamW } from "./optimizer.ts";
@@ -61,6 +62,13 @@ export interface TrainContext {
   signal?: AbortSignal;
   /** Backend threads, as reported by `initEngine`, copied into the result. */
   threads?: number;
+  /** Told about decisions a user should know of (a batch split to fit memory). */
+  log?: (line: string) => void;
+  /**
+   * Most tensor storage training may use, with its name for messages; default: the engine's own
+   * limit (`tensorStorageLimit`: the wasm heap of `blas`/`wasm`), none on other backends.
+   */
+  memoryLimit?: { bytes: number; name: string } | null;
 }
 
 /** What training cost and achieved; every figure is measured in this run. */
@@ -112,6 +120,11 @@ export interface TrainResult {
   threads: number;
   /** The step a checkpoint resumed from (0 = fresh start). */
   resumedFromStep: number;
+  /**
+   * Micro-batches of this session that would not fit the engine's tensor storage and ran in
+   * parts (same loss and update); 0 when every batch fit.
+   */
+  splitBatches: number;
 }
 
 /**
@@ -301,6 +314,7 @@ function resultOf(
   session: Session,
   plan: TrainPlan,
   start: SessionStart,
+  fit: BatchFit,
   peakMemory: PeakMemory,
   threads: number,
 ): TrainResult {
@@ -332,6 +346,7 @@ function resultOf(
     backend: tf.getBackend(),
     threads,
     resumedFromStep: start.resumedFromStep,
+    splitBatches: fit.splitBatches,
   };
 }
 
@@ -371,6 +386,7 @@ export async function train(
   }
   const { state } = session;
   const start: SessionStart = { startedMs: performance.now(), resumedFromStep: state.step };
+  const frozenBlocks = frozenBlocksOf(method, model.config.nLayer);
   const setup: StepSetup = {
     model,
     method,
@@ -378,7 +394,13 @@ export async function train(
     optimizer,
     totalSteps: plan.totalSteps,
     meter,
-    frozenBlocks: frozenBlocksOf(method, model.config.nLayer),
+    frozenBlocks,
+    fit: new BatchFit(
+      ctx.memoryLimit === undefined ? tensorStorageLimit() : ctx.memoryLimit,
+      model.config,
+      model.config.nLayer - frozenBlocks,
+    ),
+    log: ctx.log,
   };
   const running = () => state.step < plan.totalSteps && !state.stoppedEarly;
 
@@ -431,5 +453,5 @@ export async function train(
     optimizer.dispose();
     meter.stop();
   }
-  return resultOf(model, method, session, plan, start, meter.stop(), ctx.threads ?? 1);
+  return resultOf(model, method, session, plan, start, setup.fit, meter.stop(), ctx.threads ?? 1);
 }

@@ -78,7 +78,7 @@ interface GenerationSettings {
 }
 
 /** Generates a summary for every test example with `model` (+ the method's soft prompt, if any). */
-function generateSummaries(
+async function generateSummaries(
   ctx: StageContext,
   model: GPT2,
   method: ForwardHooks,
@@ -86,7 +86,7 @@ function generateSummaries(
   test: TokenizedExample[],
   settings: GenerationSettings,
   meter: MemoryMeter,
-): string[] {
+): Promise<string[]> {
   const prefix = method.prefix?.(1);
   const softTokens = prefix ? prefix.shape[1] : 0;
   const longest = Math.max(...test.map((e) => e.promptLength)) + settings.maxOutputTokens + 1;
@@ -107,15 +107,19 @@ function generateSummaries(
   const predictions = new Array<string>(test.length);
   for (let start = 0; start < order.length; start += settings.batchSize) {
     const batch = order.slice(start, start + settings.batchSize);
-    const newIds = generate(model, batch.map((i) => test[i].ids.slice(0, test[i].promptLength)), {
-      maxNew: settings.maxOutputTokens + 1,
-      eosId: tokenizer.eosId,
-      beams: settings.beams,
-      prefix,
-      seed: settings.seed,
-      noRepeatNgramSize: settings.noRepeatNgramSize,
-      noRepeatGeneratedNgramSize: settings.noRepeatGeneratedNgramSize,
-    });
+    const newIds = await generate(
+      model,
+      batch.map((i) => test[i].ids.slice(0, test[i].promptLength)),
+      {
+        maxNew: settings.maxOutputTokens + 1,
+        eosId: tokenizer.eosId,
+        beams: settings.beams,
+        prefix,
+        seed: settings.seed,
+        noRepeatNgramSize: settings.noRepeatNgramSize,
+        noRepeatGeneratedNgramSize: settings.noRepeatGeneratedNgramSize,
+      },
+    );
     batch.forEach((i, row) => predictions[i] = tokenizer.decode(newIds[row]).trim());
     meter.sample();
     ctx.progress(Math.min(start + settings.batchSize, order.length), order.length, "generating");
@@ -131,7 +135,7 @@ function summaryLoss(
   examples: TokenizedExample[],
   batchSize: number,
   padId: number,
-): number {
+): Promise<number> {
   return validationLossOf(
     model,
     method,
@@ -233,7 +237,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     } else {
       metrics.totalParams = model.parameterCount;
       const validation = await readSplit(tokenizeDir, "validation");
-      const validationLoss = summaryLoss(
+      const validationLoss = await summaryLoss(
         model,
         {},
         validation,
@@ -248,9 +252,9 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     const meter = new MemoryMeter();
     let peak: PeakMemory;
     try {
-      metrics.testLoss = summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
+      metrics.testLoss = await summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
       meter.sample();
-      predictions = generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
+      predictions = await generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
     } finally {
       peak = meter.stop();
     }

@@ -43,12 +43,12 @@ Deno.test("no-repeat n-grams: as in Hugging Face, no trigram of prompt + output 
   const model = tinyModel();
   const prompts = [[1, 2, 3], [4, 5]];
   for (const beams of [1, 3]) {
-    const free = generate(model, prompts, { maxNew: 40, beams });
+    const free = await generate(model, prompts, { maxNew: 40, beams });
     assert.ok(
       free.some((row) => !unique(ngrams(row, 3))),
       `beams ${beams}: without the ban the model repeats itself (else this test proves nothing)`,
     );
-    const banned = generate(model, prompts, { maxNew: 40, beams, noRepeatNgramSize: 3 });
+    const banned = await generate(model, prompts, { maxNew: 40, beams, noRepeatNgramSize: 3 });
     banned.forEach((row, b) => {
       assert.ok(!outputRepeats(prompts[b], row), `beams ${beams}: repeated trigram in ${row}`);
     });
@@ -60,10 +60,11 @@ Deno.test("no-repeat n-grams: the generated-only variant may copy the prompt but
   await initEngine({ backend: "cpu" });
   const model = tinyModel();
   // A prompt that ends with what the free model generates next, so copying it is the likely move.
-  const [free] = generate(model, [[1, 2, 3]], { maxNew: 6 });
+  const [free] = await generate(model, [[1, 2, 3]], { maxNew: 6 });
   const prompt = [1, 2, 3, ...free];
-  const whole = generate(model, [prompt], { maxNew: 30, noRepeatNgramSize: 3 })[0];
-  const generatedOnly = generate(model, [prompt], { maxNew: 30, noRepeatGeneratedNgramSize: 3 })[0];
+  const whole = (await generate(model, [prompt], { maxNew: 30, noRepeatNgramSize: 3 }))[0];
+  const generatedOnly =
+    (await generate(model, [prompt], { maxNew: 30, noRepeatGeneratedNgramSize: 3 }))[0];
   assert.ok(unique(ngrams(generatedOnly, 3)), `repeated trigram in ${generatedOnly}`);
   assert.ok(!outputRepeats(prompt, whole), `repeated trigram in ${prompt} + ${whole}`);
   assert.ok(

@@ -107,7 +107,7 @@ Deno.test("schedule: linear warmup then linear or cosine decay, as in HF transfo
   assertEquals(learningRateAt(12, { ...base, decay: "constant" }), 1);
 });
 
-Deno.test("AdamW: first step matches torch.optim.AdamW; no decay on biases, layer norms, 1-D", () => {
+Deno.test("AdamW: first step matches torch.optim.AdamW; no decay on biases, layer norms, 1-D", async () => {
   const weight = tf.variable(tf.tensor2d([[1, 2]]));
   const bias = tf.variable(tf.tensor1d([1, 2]));
   const optimizer = new AdamW(
@@ -137,22 +137,22 @@ Deno.test("AdamW: first step matches torch.optim.AdamW; no decay on biases, laye
       !decays("h.0.attn.c_attn.bias", [48]),
   );
   assert(decays("h.0.attn.c_attn.weight", [16, 48]) && decays("h.0.attn.c_attn.lora_A", [4, 16]));
-  const saved = optimizer.exportState();
+  const saved = await optimizer.exportState();
   assertEquals(saved.step, 1);
   assertClose(saved.m.get("h.0.mlp.c_fc.weight")![0], 0.05, 1e-7);
   for (const t of [weight, bias, g1, g2]) t.dispose();
   optimizer.dispose();
 });
 
-Deno.test("clipping: the global norm is scaled down to max_grad_norm and left alone below it", () => {
+Deno.test("clipping: the global norm is scaled down to max_grad_norm and left alone below it", async () => {
   const a = tf.tensor1d([3]);
   const b = tf.tensor1d([4]);
   const grads = new Map<string, tf.Tensor>([["a", a], ["b", b]]);
-  const clipped = clipByGlobalNorm(grads, 1);
+  const clipped = await clipByGlobalNorm(grads, 1);
   assertClose(clipped.norm, 5, 1e-6);
   assertClose(clipped.grads.get("a")!.dataSync()[0], 0.6, 1e-5);
   assertClose(clipped.grads.get("b")!.dataSync()[0], 0.8, 1e-5);
-  assert(clipByGlobalNorm(grads, 10).grads === grads);
+  assert((await clipByGlobalNorm(grads, 10)).grads === grads);
   for (const t of [a, b, ...clipped.grads.values()]) t.dispose();
 });
 
@@ -424,7 +424,7 @@ Deno.test("early stopping: stops after `patience` worse validations and restores
       conflicting,
       options({ epochs, earlyStoppingPatience: patience, decay: "constant", learningRate: 2e-2 }),
     );
-    const finalLoss = validationLossOf(model, applied, conflicting.validation, 8, 0);
+    const finalLoss = await validationLossOf(model, applied, conflicting.validation, 8, 0);
     const weights = values(applied.trainable);
     applied.dispose();
     disposeModel(model);
@@ -601,7 +601,7 @@ Deno.test("prompt: the soft prompt trains through the prefix hook and its positi
     prompt.parseConfig({ soft_tokens: 4, init: "vocab" }, "p"),
     0,
   );
-  const before = validationLossOf(model, applied, data.validation, 8, 0);
+  const before = await validationLossOf(model, applied, data.validation, 8, 0);
   const result = await train(model, applied, data, options({ epochs: 4, learningRate: 5e-2 }));
   assert(result.validationLoss[3] < before, `${before} → ${result.validationLoss}`);
   assertEquals(result.trainableParams, 4 * 16);

@@ -33,24 +33,39 @@ export function batchLoss(
   return lmLoss(model, ids, batch.labels, { prefix, training, seed, frozenBlocks });
 }
 
-/** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */
-export function validationLossOf(
+/**
+ * Token-weighted mean validation loss over `examples` (NaN when nothing is scored). The batch
+ * losses stay on the device until the end and are read back at once.
+ */
+export async function validationLossOf(
   model: TrainableModel,
   method: ForwardHooks,
   examples: TokenizedExample[],
   batchSize: number,
   padId: number,
-): number {
-  let total = 0;
-  let count = 0;
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const batch = collate(examples.slice(i, i + batchSize), padId);
-    const scored = scoredTokens(batch);
-    if (scored === 0 || batch.ids[0].length < 2) continue;
-    const loss = tf.tidy(() => batchLoss(model, method, batch, false, 0));
-    total += loss.dataSync()[0] * scored;
-    count += scored;
-    loss.dispose();
+): Promise<number> {
+  const losses: tf.Scalar[] = [];
+  const weights: number[] = [];
+  try {
+    for (let i = 0; i < examples.length; i += batchSize) {
+      const batch = collate(examples.slice(i, i + batchSize), padId);
+      const scored = scoredTokens(batch);
+      if (scored === 0 || batch.ids[0].length < 2) continue;
+      losses.push(tf.tidy(() => batchLoss(model, method, batch, false, 0)));
+      weights.push(scored);
+    }
+    if (losses.length === 0) return Number.NaN;
+    const stacked = tf.stack(losses);
+    const values = await stacked.data();
+    stacked.dispose();
+    let total = 0;
+    let count = 0;
+    values.forEach((loss, i) => {
+      total += loss * weights[i];
+      count += weights[i];
+    });
+    return total / count;
+  } finally {
+    tf.dispose(losses);
   }
-  return count > 0 ? total / count : Number.NaN;
 }

@@ -6,7 +6,7 @@ import type * as tf from "@tensorflow/tfjs-core";
 import type { AppliedMethod } from "../peft/types.ts";
 import type { TokenizedExample } from "./batch.ts";
 import { readCheckpoint, type TrainState, writeCheckpoint } from "./checkpoint.ts";
-import { type AdamW, assignSaved } from "./optimizer.ts";
+import { type AdamW, assignSaved, readValues } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
 
 /** The training and validation examples of a run. */
@@ -67,11 +67,6 @@ function freshState(fingerprint: string): TrainState {
   };
 }
 
-/** Copies of the variables' current values. */
-export function snapshot(trainable: Map<string, tf.Variable>): Map<string, Float32Array> {
-  return new Map([...trainable].map(([name, v]) => [name, new Float32Array(v.dataSync())]));
-}
-
 /** Puts saved values back into the variables; RangeError when one is missing or misshapen. */
 export function restoreWeights(
   trainable: Map<string, tf.Variable>,
@@ -113,10 +108,10 @@ export async function saveSession(
   trainable: Map<string, tf.Variable>,
   optimizer: AdamW,
 ): Promise<void> {
-  const moments = optimizer.exportState();
+  const moments = await optimizer.exportState();
   const shapes = new Map([...trainable].map(([key, v]) => [key, v.shape]));
   await writeCheckpoint(checkpointDir, session.state, {
-    trainable: snapshot(trainable),
+    trainable: await readValues(trainable),
     m: moments.m,
     v: moments.v,
     best: session.best,

@@ -9,7 +9,7 @@ import { mixSeed } from "../util/random.ts";
 import { type Batch, batchRows, scoredTokens } from "./batch.ts";
 import type { BatchFit } from "./fit.ts";
 import { batchLoss, type TrainableModel } from "./loss.ts";
-import { type AdamW, clipByGlobalNorm } from "./optimizer.ts";
+import { type AdamW, clipToNorm, squaredGlobalNorm } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
 import { learningRateAt } from "./schedule.ts";
 
@@ -73,7 +73,8 @@ class GradientSum {
 
 /**
  * Forward and backward of `batch` with its mean loss passed through `scale`; adds the gradients to
- * `sum` and returns the scaled loss. Teaches `setup.fit` what the batch cost when it has a limit.
+ * `sum` and returns the scaled loss as a scalar still on the device (the step reads every figure
+ * back at once). Teaches `setup.fit` what the batch cost when it has a limit.
  */
 function backwardPart(
   setup: StepSetup,
@@ -81,7 +82,7 @@ function backwardPart(
   seed: number,
   scale: (mean: tf.Scalar) => tf.Scalar,
   sum: GradientSum,
-): number {
+): tf.Scalar {
   const { model, method, meter, fit } = setup;
   const liveBefore = meter.liveTensorBytes;
   const { result, peakBytes } = meter.peakDuring(() =>
@@ -93,15 +94,14 @@ function backwardPart(
   );
   meter.sample(); // gradients are alive now (RSS)
   if (fit.limit) fit.measured(batch.ids.length, batch.ids[0].length, peakBytes - liveBefore);
-  const loss = result.value.dataSync()[0];
-  result.value.dispose();
   sum.add(result.grads);
-  return loss;
+  return result.value;
 }
 
 /**
  * Forward and backward of one micro-batch, its loss scaled by 1/`microBatches` so that the summed
- * gradients are those of the step's mean loss; returns the scaled loss. A micro-batch that would
+ * gradients are those of the step's mean loss; returns the scaled losses (on the device, one per
+ * part). A micro-batch that would
  * not fit the engine's tensor storage runs in parts, each weighted by its share of the scored
  * tokens: the same loss and gradients (up to rounding; dropout masks differ).
  */
@@ -111,13 +111,13 @@ function backward(
   seed: number,
   microBatches: number,
   sum: GradientSum,
-): number {
+): tf.Scalar[] {
   const rows = batch.ids.length;
   const positions = batch.ids[0].length;
   const scored = scoredTokens(batch);
   const perPart = setup.fit.rowsPerPart(rows, positions, setup.meter.liveTensorBytes);
   if (perPart >= rows || scored === 0) {
-    return backwardPart(setup, batch, seed, (mean) => tf.div(mean, microBatches), sum);
+    return [backwardPart(setup, batch, seed, (mean) => tf.div(mean, microBatches), sum)];
   }
   if (setup.fit.splitBatches === 1) {
     setup.log?.(
@@ -125,39 +125,59 @@ function backward(
         `running it in parts of ${perPart} rows, gradients summed (same loss and update)`,
     );
   }
-  let loss = 0;
+  const losses: tf.Scalar[] = [];
   for (let first = 0; first < rows; first += perPart) {
     const part = batchRows(batch, first, perPart);
     const weight = scoredTokens(part) / scored / microBatches;
     if (weight === 0) continue;
     const partSeed = mixSeed(seed, first);
-    loss += backwardPart(setup, part, partSeed, (mean) => tf.mul(mean, weight), sum);
+    losses.push(backwardPart(setup, part, partSeed, (mean) => tf.mul(mean, weight), sum));
   }
-  return loss;
+  return losses;
 }
 
-/** Clips the summed gradients and applies them; frees both. */
-function update(setup: StepSetup, sum: GradientSum, learningRate: number): void {
-  const clipped = clipByGlobalNorm(sum.byKey, setup.opts.maxGradNorm).grads;
-  setup.optimizer.applyGradients(clipped, learningRate);
-  setup.meter.sample();
-  if (clipped !== sum.byKey) { for (const g of clipped.values()) g.dispose(); }
-  sum.dispose();
+/**
+ * Reads back the step's losses and, when clipping, the squared gradient norm — the step's one
+ * read-back — and frees the losses. Resolves to the step's loss (summed in order, as numbers)
+ * and the global gradient norm (0 when not clipping).
+ */
+async function readStepFigures(
+  losses: tf.Scalar[],
+  sum: GradientSum,
+  clipping: boolean,
+): Promise<{ loss: number; norm: number }> {
+  const squaredNorm = clipping ? squaredGlobalNorm(sum.byKey) : null;
+  const figures = tf.tidy(() => tf.stack(squaredNorm ? [...losses, squaredNorm] : losses));
+  tf.dispose([...losses, ...(squaredNorm ? [squaredNorm] : [])]);
+  const values = await figures.data();
+  figures.dispose();
+  let loss = 0;
+  for (let i = 0; i < losses.length; i++) loss += values[i];
+  return { loss, norm: squaredNorm ? Math.sqrt(values[losses.length]) : 0 };
 }
 
 /**
  * Runs optimizer step number `step` (0-based) over `batches`, its micro-batches: dropout is seeded
- * by (seed, step, micro-batch), so a resumed run repeats it exactly.
+ * by (seed, step, micro-batch), so a resumed run repeats it exactly. Reads back from the device
+ * once (the losses and the gradient norm).
  */
-export function optimisationStep(setup: StepSetup, batches: Batch[], step: number): StepOutcome {
+export async function optimisationStep(
+  setup: StepSetup,
+  batches: Batch[],
+  step: number,
+): Promise<StepOutcome> {
   const { opts } = setup;
   const sum = new GradientSum(setup.method.trainable);
-  let loss = 0;
+  const losses: tf.Scalar[] = [];
+  let figures: { loss: number; norm: number };
   try {
     batches.forEach((batch, micro) => {
-      loss += backward(setup, batch, mixSeed(opts.seed, step, micro), batches.length, sum);
+      const seed = mixSeed(opts.seed, step, micro);
+      losses.push(...backward(setup, batch, seed, batches.length, sum));
     });
+    figures = await readStepFigures(losses, sum, opts.maxGradNorm > 0);
   } catch (error) {
+    tf.dispose(losses);
     sum.dispose();
     throw error;
   }
@@ -167,6 +187,10 @@ export function optimisationStep(setup: StepSetup, batches: Batch[], step: numbe
     totalSteps: setup.totalSteps,
     decay: opts.decay,
   });
-  update(setup, sum, learningRate);
-  return { loss, learningRate };
+  const clipped = clipToNorm(sum.byKey, figures.norm, opts.maxGradNorm);
+  setup.optimizer.applyGradients(clipped, learningRate);
+  setup.meter.sample();
+  if (clipped !== sum.byKey) { for (const g of clipped.values()) g.dispose(); }
+  sum.dispose();
+  return { loss: figures.loss, learningRate };
 }

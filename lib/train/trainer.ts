@@ -18,13 +18,12 @@ import { type Batch, collate, type TokenizedExample } from "./batch.ts";
 import { BatchFit } from "./fit.ts";
 import { frozenBlocksOf } from "./frozen.ts";
 import { type TrainableModel, validationLossOf } from "./loss.ts";
-import { AdamW } from "./optimizer.ts";
+import { AdamW, readValues } from "./optimizer.ts";
 import type { TrainOptions } from "./options.ts";
 import {
   restoreWeights,
   saveSession,
   type Session,
-  snapshot,
   startSession,
   type TrainData,
 } from "./session.ts";
@@ -228,13 +227,13 @@ function validationDue(
  * Records a validation loss and decides early stopping: a new best resets the patience count (and
  * keeps the weights when `restoreBest`); `earlyStoppingPatience` validations without one stop the run.
  */
-function recordValidation(
+async function recordValidation(
   session: Session,
   validationLoss: number,
   epoch: number,
   trainable: Map<string, tf.Variable>,
   opts: TrainOptions,
-): void {
+): Promise<void> {
   const { state } = session;
   state.validationLoss.push(validationLoss);
   state.validationSteps.push(state.step);
@@ -243,7 +242,7 @@ function recordValidation(
   if (validationLoss < bestLoss) {
     state.bestIndex = state.validationLoss.length - 1;
     state.validationsWithoutImprovement = 0;
-    if (opts.restoreBest) session.best = snapshot(trainable);
+    if (opts.restoreBest) session.best = await readValues(trainable);
     return;
   }
   state.validationsWithoutImprovement++;
@@ -424,7 +423,7 @@ export async function train(
             "validationSeconds",
             () => validationLossOf(model, method, data.validation, opts.evalBatchSize, opts.padId),
           );
-          recordValidation(session, validationLoss, epoch + 1, method.trainable, opts);
+          await recordValidation(session, validationLoss, epoch + 1, method.trainable, opts);
           reportProgress(ctx, session, start, plan, {
             phase: "validate",
             epoch: epoch + 1,

@@ -127,7 +127,11 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     model.config.trainedContext = blockSize;
     const fullBlocks = validation.filter((e) => e.ids.length === blockSize);
     if (fullBlocks.length > 0) {
-      metrics.validationLossByPosition = lossByPosition(model, fullBlocks, positionBucketTokens);
+      metrics.validationLossByPosition = await lossByPosition(
+        model,
+        fullBlocks,
+        positionBucketTokens,
+      );
       metrics.positionBucketTokens = positionBucketTokens;
     }
     metrics.trainTokenCurve = result.validationSteps.map((step) =>

@@ -11,6 +11,7 @@ import {
   defaultTrainOptions,
   languageModelExamples,
   learningRateAt,
+  lossByPosition,
   parseTrainOptions,
   pretrain,
   Rng,
@@ -591,6 +592,18 @@ Deno.test("pretrain: every weight trains on plain language modelling and the los
   assertEquals(result.trainableParams, [...model.params.values()].reduce((s, p) => s + p.size, 0));
   assert(losses.every((loss, i) => i === 0 || loss < losses[i - 1]), `${losses}`);
   assert(losses[9] < losses[0] - 0.5, `${losses}`);
+  disposeModel(model);
+});
+
+Deno.test("lossByPosition: bucket losses weighted by their predictions give the loss over all positions", async () => {
+  const model = createGPT2(tinyConfig(), 3);
+  const blocks = languageModelExamples([Array.from({ length: 40 }, (_, i) => i % 30)], 10, 30);
+  const buckets = await lossByPosition(model, blocks, 3, 2); // predictions 9 per block: 3 + 3 + 3
+  assertEquals(buckets.length, 3);
+  const ids = tf.tensor2d(blocks.map((b) => b.ids), undefined, "int32") as tf.Tensor2D;
+  const overall = lmLoss(model, ids, blocks.map((b) => b.ids));
+  assertClose(buckets.reduce((a, b) => a + b, 0) / 3, overall.dataSync()[0], 1e-5);
+  tf.dispose([ids, overall]);
   disposeModel(model);
 });
 

@@ -10,6 +10,7 @@ export type { AdapterFacts, BackendName, EngineInfo, EngineOptions } from "./bac
 export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
 export { geluNew, layerNorm } from "./fused.ts";
 export { withoutTape } from "./no_tape.ts";
+export { concatScalars, sumInOrder } from "./few_inputs.ts";
 export {
   defaultSampleIntervalMs,
   MemoryMeter,

@@ -1,5 +1,6 @@
 /** The loss the trainer minimises and validation reports: next-token cross-entropy on scored positions. */
 import * as tf from "@tensorflow/tfjs-core";
+import { concatScalars } from "../engine/mod.ts";
 import { type LanguageModel, lmLoss } from "../model/gpt2.ts";
 import type { AppliedMethod, TunableModel } from "../peft/types.ts";
 import { type Batch, collate, scoredTokens, type TokenizedExample } from "./batch.ts";
@@ -55,7 +56,7 @@ export async function validationLossOf(
       weights.push(scored);
     }
     if (losses.length === 0) return Number.NaN;
-    const stacked = tf.stack(losses);
+    const stacked = concatScalars(losses);
     const values = await stacked.data();
     stacked.dispose();
     let total = 0;

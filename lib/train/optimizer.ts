@@ -3,6 +3,7 @@
  * the variables it is given, and global-norm gradient clipping.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { sumInOrder } from "../engine/mod.ts";
 
 /** AdamW hyperparameters. */
 export interface AdamWOptions {
@@ -120,8 +121,8 @@ export class AdamW {
  */
 export function squaredGlobalNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
   return tf.tidy(() => {
-    const squares = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-    return squares.length ? tf.addN(squares) as tf.Scalar : tf.scalar(0);
+    const squares = [...grads.values()].map((g) => tf.sum(tf.square(g)) as tf.Scalar);
+    return squares.length ? sumInOrder(squares) : tf.scalar(0);
   });
 }
 

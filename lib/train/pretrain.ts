@@ -1,5 +1,6 @@
 /** Pretraining a GPT-2 from scratch: every weight trains on plain language modelling. */
 import * as tf from "@tensorflow/tfjs-core";
+import { concatScalars } from "../engine/mod.ts";
 import { lmLoss } from "../model/gpt2.ts";
 import { select } from "../peft/select.ts";
 import type { TrainOptions } from "./options.ts";
@@ -79,7 +80,7 @@ export async function lossByPosition(
       scoredPerBucket.push(scored);
     }
     ids.dispose();
-    const stacked = tf.stack(losses);
+    const stacked = concatScalars(losses);
     tf.dispose(losses);
     const values = await stacked.data(); // one read-back per batch
     stacked.dispose();

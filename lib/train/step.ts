@@ -3,7 +3,7 @@
  * them, clipped by global norm and applied by AdamW at the schedule's learning rate.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MemoryMeter } from "../engine/mod.ts";
+import { concatScalars, type MemoryMeter } from "../engine/mod.ts";
 import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed } from "../util/random.ts";
 import { type Batch, batchRows, scoredTokens } from "./batch.ts";
@@ -147,7 +147,7 @@ async function readStepFigures(
   clipping: boolean,
 ): Promise<{ loss: number; norm: number }> {
   const squaredNorm = clipping ? squaredGlobalNorm(sum.byKey) : null;
-  const figures = tf.tidy(() => tf.stack(squaredNorm ? [...losses, squaredNorm] : losses));
+  const figures = concatScalars(squaredNorm ? [...losses, squaredNorm] : losses);
   tf.dispose([...losses, ...(squaredNorm ? [squaredNorm] : [])]);
   const values = await figures.data();
   figures.dispose();

@@ -306,17 +306,9 @@ function reportProgress(
   });
 }
 
-/** The result of a finished run. */
-function resultOf(
-  model: TrainableModel,
-  method: AppliedMethod,
-  session: Session,
-  plan: TrainPlan,
-  start: SessionStart,
-  fit: BatchFit,
-  peakMemory: PeakMemory,
-  threads: number,
-): TrainResult {
+/** The result of a finished run, with the meter's peaks. */
+function resultOf(run: Run, peakMemory: PeakMemory): TrainResult {
+  const { model, method, session, plan, start } = run;
   const { state } = session;
   const { trainSeconds } = state;
   let trainableParams = 0;
@@ -343,30 +335,37 @@ function resultOf(
     trainableParams,
     totalParams: baseParams + method.addedParams,
     backend: tf.getBackend(),
-    threads,
+    threads: run.ctx.threads ?? 1,
     resumedFromStep: start.resumedFromStep,
-    splitBatches: fit.splitBatches,
+    splitBatches: run.setup.fit.splitBatches,
   };
 }
 
+/** Everything one training session works with. */
+interface Run {
+  model: TrainableModel;
+  method: AppliedMethod;
+  data: TrainData;
+  opts: TrainOptions;
+  ctx: TrainContext;
+  plan: TrainPlan;
+  /** What every optimisation step shares (optimizer, meter, frozen blocks, memory fit). */
+  setup: StepSetup;
+  session: Session;
+  start: SessionStart;
+}
+
 /**
- * Trains `method.trainable` on `data.train`, validating on `data.validation`, and returns the
- * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
- * resumes from one written by an identical run (same options, data and trainable shapes) — the
- * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
- * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data or
- * an example that does not fit (see `checkExamples`), and the abort reason when `ctx.signal` aborts.
+ * Sets a session up: the meter, the optimizer and the session (resumed from a checkpoint when one
+ * of an identical run exists). Frees what it made when resuming fails.
  */
-export async function train(
+async function startRun(
   model: TrainableModel,
   method: AppliedMethod,
   data: TrainData,
   opts: TrainOptions,
-  ctx: TrainContext = {},
-): Promise<TrainResult> {
-  if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
-  if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
-  checkExamples(model, method, data);
+  ctx: TrainContext,
+): Promise<Run> {
   const plan = planOf(data.train.length, opts);
   const meter = new MemoryMeter();
   const optimizer = new AdamW(method.trainable, {
@@ -383,9 +382,8 @@ export async function train(
     meter.stop();
     throw error;
   }
-  const { state } = session;
-  const start: SessionStart = { startedMs: performance.now(), resumedFromStep: state.step };
   const frozenBlocks = frozenBlocksOf(method, model.config.nLayer);
+  const limit = ctx.memoryLimit === undefined ? tensorStorageLimit() : ctx.memoryLimit;
   const setup: StepSetup = {
     model,
     method,
@@ -394,63 +392,113 @@ export async function train(
     totalSteps: plan.totalSteps,
     meter,
     frozenBlocks,
-    fit: new BatchFit(
-      ctx.memoryLimit === undefined ? tensorStorageLimit() : ctx.memoryLimit,
-      model.config,
-      model.config.nLayer - frozenBlocks,
-    ),
+    fit: new BatchFit(limit, model.config, model.config.nLayer - frozenBlocks),
     log: ctx.log,
   };
-  const running = () => state.step < plan.totalSteps && !state.stoppedEarly;
+  const start = { startedMs: performance.now(), resumedFromStep: session.state.step };
+  return { model, method, data, opts, ctx, plan, setup, session, start };
+}
 
+/** One optimisation step on the next micro-batches of `order`, recorded and reported. */
+async function trainStep(
+  run: Run,
+  order: number[],
+): Promise<{ outcome: StepOutcome; epochEnded: boolean }> {
+  const { session, plan, opts } = run;
+  const epoch = session.state.epoch + 1;
+  const batches = nextBatches(session, order, run.data.train, plan, opts);
+  const outcome = await timed(
+    session,
+    "trainSeconds",
+    () => optimisationStep(run.setup, batches, session.state.step),
+  );
+  const epochEnded = recordStep(session, batches, outcome, plan);
+  reportProgress(run.ctx, session, run.start, plan, { phase: "train", epoch, ...outcome });
+  return { outcome, epochEnded };
+}
+
+/** Measures the validation loss, records it (best weights, early stopping) and reports it. */
+async function validate(run: Run, outcome: StepOutcome, epoch: number): Promise<void> {
+  const { model, method, data, opts, session } = run;
+  const validationLoss = await timed(
+    session,
+    "validationSeconds",
+    () => validationLossOf(model, method, data.validation, opts.evalBatchSize, opts.padId),
+  );
+  await recordValidation(session, validationLoss, epoch, method.trainable, opts);
+  reportProgress(run.ctx, session, run.start, run.plan, {
+    phase: "validate",
+    epoch,
+    ...outcome,
+    validationLoss,
+  });
+}
+
+/** Writes a resumable checkpoint of the session into `dir`. */
+async function checkpoint(run: Run, dir: string): Promise<void> {
+  await timed(
+    run.session,
+    "checkpointSeconds",
+    () => saveSession(dir, run.session, run.method.trainable, run.setup.optimizer),
+  );
+}
+
+/** Lets timers (the memory meter) and abort signals run between steps. */
+async function yieldBetweenSteps(signal: AbortSignal | undefined): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  signal?.throwIfAborted();
+}
+
+/** Puts the best validation's weights back when `restoreBest` and the last one was not the best. */
+function restoreBestWeights(run: Run): void {
+  const { state, best } = run.session;
+  if (run.opts.restoreBest && best && state.bestIndex !== state.validationLoss.length - 1) {
+    restoreWeights(run.method.trainable, best);
+  }
+}
+
+/**
+ * Trains `method.trainable` on `data.train`, validating on `data.validation`, and returns the
+ * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
+ * resumes from one written by an identical run (same options, data and trainable shapes) — the
+ * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
+ * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data, an
+ * example that does not fit (see `checkExamples`) or one that cannot fit the engine's memory, and
+ * the abort reason when `ctx.signal` aborts.
+ */
+export async function train(
+  model: TrainableModel,
+  method: AppliedMethod,
+  data: TrainData,
+  opts: TrainOptions,
+  ctx: TrainContext = {},
+): Promise<TrainResult> {
+  if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
+  if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
+  checkExamples(model, method, data);
+  const run = await startRun(model, method, data, opts, ctx);
+  const { state } = run.session;
+  const running = () => state.step < run.plan.totalSteps && !state.stoppedEarly;
   try {
     while (running()) {
       const epoch = state.epoch;
       const order = new Rng(mixSeed(opts.seed, epoch)).permutation(data.train.length);
       while (state.epoch === epoch && running()) {
-        const batches = nextBatches(session, order, data.train, plan, opts);
-        const outcome = await timed(
-          session,
-          "trainSeconds",
-          () => optimisationStep(setup, batches, state.step),
-        );
-        const epochEnded = recordStep(session, batches, outcome, plan);
-        reportProgress(ctx, session, start, plan, { phase: "train", epoch: epoch + 1, ...outcome });
-
-        if (data.validation.length > 0 && validationDue(session, epochEnded, plan, opts)) {
-          const validationLoss = await timed(
-            session,
-            "validationSeconds",
-            () => validationLossOf(model, method, data.validation, opts.evalBatchSize, opts.padId),
-          );
-          await recordValidation(session, validationLoss, epoch + 1, method.trainable, opts);
-          reportProgress(ctx, session, start, plan, {
-            phase: "validate",
-            epoch: epoch + 1,
-            ...outcome,
-            validationLoss,
-          });
+        const { outcome, epochEnded } = await trainStep(run, order);
+        if (data.validation.length > 0 && validationDue(run.session, epochEnded, run.plan, opts)) {
+          await validate(run, outcome, epoch + 1);
         }
-        if (ctx.checkpointDir && checkpointDue(session, opts)) {
-          const dir = ctx.checkpointDir;
-          await timed(
-            session,
-            "checkpointSeconds",
-            () => saveSession(dir, session, method.trainable, optimizer),
-          );
+        if (ctx.checkpointDir && checkpointDue(run.session, opts)) {
+          await checkpoint(run, ctx.checkpointDir);
         }
-        // Let timers (the memory meter) and abort signals run between steps.
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        ctx.signal?.throwIfAborted();
+        await yieldBetweenSteps(ctx.signal);
       }
     }
-    if (opts.restoreBest && session.best && state.bestIndex !== state.validationLoss.length - 1) {
-      restoreWeights(method.trainable, session.best);
-    }
+    restoreBestWeights(run);
   } finally {
     method.setTraining?.(false, 0);
-    optimizer.dispose();
-    meter.stop();
+    run.setup.optimizer.dispose();
+    run.setup.meter.stop();
   }
-  return resultOf(model, method, session, plan, start, setup.fit, meter.stop(), ctx.threads ?? 1);
+  return resultOf(run, run.setup.meter.stop());
 }

@@ -123,6 +123,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       checkpointDir: ctx.checkpointDir,
       progress: trainProgress(ctx.progress),
       threads: engine.threads,
+      log: ctx.log,
     });
     model.config.trainedContext = blockSize;
     const fullBlocks = validation.filter((e) => e.ids.length === blockSize);

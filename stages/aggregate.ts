@@ -7,8 +7,10 @@
  * - `metrics.json`: `{ "metrics": { … } }` with every key of `RUN_METRIC_KEYS` (lib/report):
  *   `rouge1`, `rouge2`, `rougeL` (F-measure 0..1), `rouge1Ci`, `rouge2Ci`, `rougeLCi`
  *   (`[low, high]`), `validationLoss`, `validationLossCurve` (number[] per epoch),
- *   `trainableParams`, `totalParams`, `trainSeconds`, `tokensPerSecond`, `peakTrainRssBytes`,
- *   `peakTrainTensorBytes`, `peakEvalRssBytes`, `peakEvalTensorBytes`, `evalSeconds`; optionally
+ *   `trainableParams`, `totalParams`, `trainSeconds`, `validationSeconds`, `checkpointSeconds`,
+ *   `tokensPerSecond`, `peakTrainRssBytes`, `peakTrainTensorBytes`, `peakEvalRssBytes`,
+ *   `peakEvalTensorBytes`, `evalSeconds`; `peakTrainDeviceBytes` and `peakEvalDeviceBytes` where
+ *   the backend has a device (webgpu); optionally
  *   `method` (string) and `seed` (integer), which must agree with the cell name when both say.
  * - `predictions.jsonl`: one `{"id","document","reference","prediction"}` object per line.
  *
@@ -23,6 +25,7 @@ import {
   computeVerdict,
   DEFAULT_REPORT_TITLE,
   DEFAULT_SAMPLE_COUNT,
+  DEVICE_FIELDS,
   EXAMPLE_SCORE_FIELDS,
   renderReportHtml,
   ReportInputError,
@@ -117,7 +120,8 @@ async function readRun(cell: string, dir: string): Promise<RunMetrics> {
   const baseline = metrics.baseline === true;
   for (const key of RUN_METRIC_KEYS) {
     if (metrics[key] !== undefined) continue;
-    if (baseline && (BASELINE_OPTIONAL_FIELDS as readonly string[]).includes(key)) {
+    const optional = baseline ? [...BASELINE_OPTIONAL_FIELDS, ...DEVICE_FIELDS] : DEVICE_FIELDS;
+    if ((optional as readonly string[]).includes(key)) {
       metrics[key] = null;
     } else throw new ReportInputError(where, key, "missing");
   }

@@ -7,6 +7,10 @@
  * - `method: base` — the untuned base model in the same prompt format (its validation loss too);
  * - `method: lead` — the first `lead_words` words of the document (default 10), no model at all.
  *
+ * `no_repeat_ngram: n` bans repeating any n-gram of prompt + summary, as Hugging Face's
+ * `no_repeat_ngram_size` does (beam search included); `no_repeat_generated_ngram: n` bans only
+ * repeats within the summary, so phrases may still be copied from the document.
+ *
  * Its metrics carry the training figures too, so the aggregate reads one record per run (the
  * `RunMetrics` fields of lib/report); a baseline's record says `baseline: true` and has no training
  * figures.
@@ -14,7 +18,7 @@
  * @module
  */
 import { join } from "node:path";
-import { MemoryMeter } from "../lib/engine/mod.ts";
+import { MemoryMeter, type PeakMemory } from "../lib/engine/mod.ts";
 import { type CorpusRouge, corpusRouge, ROUGE_TYPES } from "../lib/eval/mod.ts";
 import { contextProblem, generate, type GPT2, loadCheckpoint } from "../lib/model/mod.ts";
 import { type AppliedMethod, loadTunedMethod } from "../lib/peft/mod.ts";
@@ -43,6 +47,8 @@ const carriedTrainMetrics = [
   "trainableParams",
   "totalParams",
   "trainSeconds",
+  "validationSeconds",
+  "checkpointSeconds",
   "tokensPerSecond",
   "peakTrainRssBytes",
   "peakTrainTensorBytes",
@@ -65,12 +71,15 @@ interface GenerationSettings {
   maxOutputTokens: number;
   batchSize: number;
   beams: number;
+  /** Hugging Face's `no_repeat_ngram_size`: n-grams of prompt + output never repeat. */
   noRepeatNgramSize: number;
+  /** The same ban over the generated tokens only (copying from the document stays possible). */
+  noRepeatGeneratedNgramSize: number;
   seed: number;
 }
 
 /** Generates a summary for every test example with `model` (+ the method's soft prompt, if any). */
-function generateSummaries(
+async function generateSummaries(
   ctx: StageContext,
   model: GPT2,
   method: ForwardHooks,
@@ -78,7 +87,7 @@ function generateSummaries(
   test: TokenizedExample[],
   settings: GenerationSettings,
   meter: MemoryMeter,
-): string[] {
+): Promise<string[]> {
   const prefix = method.prefix?.(1);
   const softTokens = prefix ? prefix.shape[1] : 0;
   const longest = Math.max(...test.map((e) => e.promptLength)) + settings.maxOutputTokens + 1;
@@ -98,14 +107,19 @@ function generateSummaries(
   const predictions = new Array<string>(test.length);
   for (let start = 0; start < order.length; start += settings.batchSize) {
     const batch = order.slice(start, start + settings.batchSize);
-    const newIds = generate(model, batch.map((i) => test[i].ids.slice(0, test[i].promptLength)), {
-      maxNew: settings.maxOutputTokens + 1,
-      eosId: tokenizer.eosId,
-      beams: settings.beams,
-      prefix,
-      seed: settings.seed,
-      noRepeatNgramSize: settings.noRepeatNgramSize,
-    });
+    const newIds = await generate(
+      model,
+      batch.map((i) => test[i].ids.slice(0, test[i].promptLength)),
+      {
+        maxNew: settings.maxOutputTokens + 1,
+        eosId: tokenizer.eosId,
+        beams: settings.beams,
+        prefix,
+        seed: settings.seed,
+        noRepeatNgramSize: settings.noRepeatNgramSize,
+        noRepeatGeneratedNgramSize: settings.noRepeatGeneratedNgramSize,
+      },
+    );
     batch.forEach((i, row) => predictions[i] = tokenizer.decode(newIds[row]).trim());
     meter.sample();
     ctx.progress(Math.min(start + settings.batchSize, order.length), order.length, "generating");
@@ -121,7 +135,7 @@ function summaryLoss(
   examples: TokenizedExample[],
   batchSize: number,
   padId: number,
-): number {
+): Promise<number> {
   return validationLossOf(
     model,
     method,
@@ -170,6 +184,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     batchSize: params.integer("batch_size", 32, 1),
     beams: params.integer("beams", 1, 1),
     noRepeatNgramSize: params.integer("no_repeat_ngram", 0),
+    noRepeatGeneratedNgramSize: params.integer("no_repeat_generated_ngram", 0),
     seed: params.integer("seed", 0),
   };
   const limit = params.has("limit") ? params.integer("limit", undefined, 1) : undefined;
@@ -194,7 +209,6 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     const { metrics: engineMetrics } = await startEngine(params);
     Object.assign(metrics, engineMetrics);
     const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
-    const meter = new MemoryMeter();
     const model = await loadCheckpoint(join(pretrainDir!, modelDirName));
     let applied: AppliedMethod | null = null;
     if (!baseline) {
@@ -209,7 +223,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     } else {
       metrics.totalParams = model.parameterCount;
       const validation = await readSplit(tokenizeDir, "validation");
-      const validationLoss = summaryLoss(
+      const validationLoss = await summaryLoss(
         model,
         {},
         validation,
@@ -220,10 +234,16 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       metrics.validationLossCurve = [validationLoss];
     }
     const hooks: ForwardHooks = applied ?? {};
-    metrics.testLoss = summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
-    meter.sample();
-    predictions = generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
-    const peak = meter.stop();
+    // The same meter as training's, over the test-loss pass and generation (weights included).
+    const meter = new MemoryMeter();
+    let peak: PeakMemory;
+    try {
+      metrics.testLoss = await summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
+      meter.sample();
+      predictions = await generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
+    } finally {
+      peak = meter.stop();
+    }
     metrics.peakEvalRssBytes = peak.peakRssBytes;
     metrics.peakEvalTensorBytes = peak.peakTensorBytes;
     if (peak.peakDeviceBytes !== undefined) metrics.peakEvalDeviceBytes = peak.peakDeviceBytes;

@@ -131,11 +131,16 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       checkpointDir: ctx.checkpointDir,
       progress: trainProgress(ctx.progress),
       threads: engine.threads,
+      log: ctx.log,
     });
     model.config.trainedContext = blockSize;
     const fullBlocks = validation.filter((e) => e.ids.length === blockSize);
     if (fullBlocks.length > 0) {
-      metrics.validationLossByPosition = lossByPosition(model, fullBlocks, positionBucketTokens);
+      metrics.validationLossByPosition = await lossByPosition(
+        model,
+        fullBlocks,
+        positionBucketTokens,
+      );
       metrics.positionBucketTokens = positionBucketTokens;
     }
     metrics.trainTokenCurve = result.validationSteps.map((step) =>

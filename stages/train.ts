@@ -70,6 +70,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     checkpointDir: ctx.checkpointDir,
     progress: trainProgress(ctx.progress),
     threads: engine.threads,
+    log: ctx.log,
   });
   // PEFT finds the base by this absolute path. It re-runs a text init with `tokenizer`: a compact
   // vocabulary's ids are peftlab's own, so only a plain BPE (saved beside the base) is named.

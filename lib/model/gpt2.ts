@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core ships no gradient functions in its bundle; the union package registers all of them
 // (on the same tfjs-core instance), which training the model needs.
 import "@tensorflow/tfjs";
-import { geluNew, layerNorm, sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
+import { geluNew, layerNorm, sparseSoftmaxCrossEntropy, withoutTape } from "../engine/mod.ts";
 import { ignoreLabel } from "../util/labels.ts";
 
 /** Architecture of a GPT-2 model; field names are the Hugging Face ones in camelCase. */
@@ -148,6 +148,12 @@ export interface ForwardOptions {
   attentionMask?: tf.Tensor2D;
   /** Position of each computed slot `[B, S]` (int32); default Tp..Tp+S-1. Needed with left padding. */
   positionIds?: tf.Tensor2D;
+  /**
+   * Leading blocks (with the embeddings and the prefix) that no gradient needs: they run off the
+   * gradient tape, so back-propagation keeps none of their activations. Set it only when nothing
+   * trainable lies in them. Default 0.
+   */
+  frozenBlocks?: number;
 }
 
 /** Additive mask value for positions that must get zero attention; finite so softmax never yields NaN. */
@@ -255,25 +261,33 @@ export class GPT2 {
         : x;
 
     const hidden = tf.tidy(() => {
-      // token + position embeddings
-      const wte = this.param("wte.weight"); // (V, C)
-      const wpe = this.param("wpe.weight"); // (nPositions, C)
-      const tokenRows = tf.gather(wte, tf.reshape(ids, [-1])); // (B·T, C)
-      const tokens = tf.reshape(tokenRows, [B, T, C]); // (B, T, C)
-      const inputs = opts.prefix ? tf.concat([opts.prefix, tokens], 1) : tokens; // (B, S, C)
-      const positions = opts.positionIds
-        ? tf.reshape(tf.gather(wpe, tf.reshape(opts.positionIds, [-1])), [B, S, C]) // (B, S, C)
-        : tf.expandDims(tf.slice(wpe, [past, 0], [S, C]), 0); // (1, S, C)
-      let x = dropout(addKeepingNothing(inputs as tf.Tensor3D, positions)); // (B, S, C)
-
       const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
-      for (let i = 0; i < this.config.nLayer; i++) {
-        // One scope per block: what backprop needs is kept by the tape, the rest of the block's
-        // intermediates are freed now instead of at the end of the whole forward pass.
-        const input = x;
-        x = tf.tidy(() => this.block(i, input, mask, opts.cache, dropout));
-      }
-      return this.layerNorm("ln_f", x); // (B, S, C)
+      const blocks = (x: tf.Tensor3D, from: number, to: number) => {
+        for (let i = from; i < to; i++) {
+          // One scope per block: what backprop needs is kept by the tape, the rest of the block's
+          // intermediates are freed now instead of at the end of the whole forward pass.
+          const input = x;
+          x = tf.tidy(() => this.block(i, input, mask, opts.cache, dropout));
+        }
+        return x; // (B, S, C)
+      };
+      const embedded = () => {
+        // token + position embeddings
+        const wte = this.param("wte.weight"); // (V, C)
+        const wpe = this.param("wpe.weight"); // (nPositions, C)
+        const tokenRows = tf.gather(wte, tf.reshape(ids, [-1])); // (B·T, C)
+        const tokens = tf.reshape(tokenRows, [B, T, C]); // (B, T, C)
+        const inputs = opts.prefix ? tf.concat([opts.prefix, tokens], 1) : tokens; // (B, S, C)
+        const positions = opts.positionIds
+          ? tf.reshape(tf.gather(wpe, tf.reshape(opts.positionIds, [-1])), [B, S, C]) // (B, S, C)
+          : tf.expandDims(tf.slice(wpe, [past, 0], [S, C]), 0); // (1, S, C)
+        return dropout(addKeepingNothing(inputs as tf.Tensor3D, positions)); // (B, S, C)
+      };
+      const frozen = Math.min(opts.frozenBlocks ?? 0, this.config.nLayer);
+      const x = frozen > 0
+        ? withoutTape(() => blocks(embedded(), 0, frozen), ids) // (B, S, C), nothing kept
+        : embedded(); // (B, S, C)
+      return this.layerNorm("ln_f", blocks(x, frozen, this.config.nLayer)); // (B, S, C)
     });
     if (opts.cache) opts.cache.length = past + S;
     return hidden;

@@ -1,12 +1,16 @@
 /**
  * `deno task bench [--json] [--backend auto|blas|wasm|cpu|webgpu] [--threads N] [--steps N]
- * [--warmup N] [--cases train-full,train-lora,train-prompt,generate,matmul] [--compare-torch]`
+ * [--warmup N] [--batch N] [--cases train-full,train-lora,train-prompt,generate,matmul]
+ * [--matmul-shapes MxKxN,…] [--matmul-plain] [--compare-torch] [--torch-results FILE]`
  *
  * Times the tiny GPT-2 (n_layer 4, n_embd 256, n_head 4, vocab 8192, context 256, batch 8):
  * training steps (forward + backward + AdamW) with all weights trainable, LoRA r=8 on c_attn and
  * 5 soft prompt tokens, and greedy generation with the KV cache. Each case runs in its own process
  * so its peak RSS is its own. One JSON line per case with `--json`, a table otherwise.
- * `--compare-torch` also runs `../shared/bench/torch_gpt2_bench.py` and prints the ratios.
+ * `--compare-torch` also runs `../shared/bench/torch_gpt2_bench.py` with the same steps, batch and
+ * threads and prints both engines side by side: tokens/s, their ratio, and each engine's LoRA and
+ * prompt speed-up over its own full training. `--torch-results FILE` reads that script's JSON
+ * lines from a file instead of running it.
  *
  * @module
  */
@@ -27,7 +31,8 @@ const tinyConfig: GPT2Config = {
   activationFunction: "gelu_new",
   dropout: 0,
 };
-const batchSize = 8;
+/** Sequences per training step unless `--batch` says otherwise. */
+const defaultBatchSize = 8;
 const contextTokens = 256;
 const softPromptTokens = 5;
 const loraRank = 8;
@@ -46,10 +51,14 @@ const allCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "gener
 /** Cases run when `--cases` is not given (matmul is a diagnostic). */
 const defaultCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate"];
 /** Matmul shapes [m, k, n] timed by the `matmul` case (PyTorch's peer benchmark uses the same). */
-const matMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
+const defaultMatMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
+/** Timed runs per matmul shape… */
+export const matMulRuns = 3;
+/** …unless the runs so far took this long (a software GPU needs minutes for 4096³). */
+export const matMulShapeBudgetMs = 10_000;
 
 /** One benchmark result line. */
-interface CaseResult {
+export interface CaseResult {
   mode: string;
   backend: string;
   threads: number;
@@ -58,6 +67,7 @@ interface CaseResult {
   peak_rss_bytes: number;
   step_ms_median: number;
   steps: number;
+  batch_size?: number;
   trainable_params?: number;
   tensors_after_warmup?: number;
   tensors_at_end?: number;
@@ -85,6 +95,7 @@ async function runTrainCase(
   mode: keyof typeof trainModes,
   steps: number,
   warmup: number,
+  batchSize: number,
 ): Promise<Omit<CaseResult, "backend" | "threads">> {
   const { method, config } = trainModes[mode];
   const model = createGPT2(tinyConfig, modelSeed);
@@ -130,6 +141,7 @@ async function runTrainCase(
     peak_rss_bytes: peak.peakRssBytes,
     step_ms_median: Math.round(median(stepMs)),
     steps,
+    batch_size: batchSize,
     trainable_params: variables.reduce((n, v) => n + v.size, 0),
     tensors_after_warmup: tensorsAfterWarmup,
     tensors_at_end: tf.memory().numTensors,
@@ -165,20 +177,33 @@ async function runGenerateCase(
   };
 }
 
-/** GFLOP/s of `op(A)·op(B)` for each shape and transpose combination, best of a few runs. */
-function runMatMulCase(): Record<string, number> {
+/**
+ * GFLOP/s of `op(A)·op(B)` for each shape and transpose combination (only the plain product when
+ * `plainOnly`), best of {@link matMulRuns} runs, or of those that fit in
+ * {@link matMulShapeBudgetMs} (at least one). A run ends when one element of the product has been
+ * read back: the whole product is then computed on every backend (a GPU queue runs in order), and
+ * the figure is not the bandwidth of copying the result to the CPU.
+ */
+async function runMatMulCase(
+  shapes: number[][],
+  plainOnly: boolean,
+): Promise<Record<string, number>> {
   const rates: Record<string, number> = {};
-  for (const [m, k, n] of matMulShapes) {
-    for (const [ta, tb] of [[false, false], [false, true], [true, false]]) {
+  const transposes = plainOnly ? [[false, false]] : [[false, false], [false, true], [true, false]];
+  for (const [m, k, n] of shapes) {
+    for (const [ta, tb] of transposes) {
       const a = tf.randomNormal(ta ? [k, m] : [m, k]);
       const b = tf.randomNormal(tb ? [n, k] : [k, n]);
       let best = Infinity;
-      for (let r = 0; r < 3; r++) {
+      const shapeStart = performance.now();
+      for (let r = 0; r < matMulRuns; r++) {
         const start = performance.now();
         const c = tf.matMul(a, b, ta, tb);
-        c.dataSync();
+        const corner = c.slice([0, 0], [1, 1]);
+        await corner.data();
         best = Math.min(best, performance.now() - start);
-        c.dispose();
+        tf.dispose([c, corner]);
+        if (performance.now() - shapeStart > matMulShapeBudgetMs) break; // slow adapter: enough
       }
       tf.dispose([a, b]);
       const label = `${m}x${k}x${n}${ta ? " tA" : ""}${tb ? " tB" : ""}`;
@@ -188,6 +213,17 @@ function runMatMulCase(): Record<string, number> {
   return rates;
 }
 
+/** Parses `--matmul-shapes 1024x1024x1024,4096x4096x4096` into [m, k, n] triples. */
+export function parseMatMulShapes(text: string): number[][] {
+  return text.split(",").map((shape) => {
+    const dims = shape.trim().split("x").map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new Error(`--matmul-shapes: "${shape}" is not MxKxN (positive integers)`);
+    }
+    return dims;
+  });
+}
+
 function parseArgs(args: string[]) {
   const opts = {
     json: false,
@@ -195,8 +231,12 @@ function parseArgs(args: string[]) {
     threads: undefined as number | undefined,
     steps: 3,
     warmup: 1,
+    batch: defaultBatchSize,
+    matMulShapes: undefined as number[][] | undefined,
+    matMulPlain: false,
     cases: defaultCases,
     compareTorch: false,
+    torchResults: undefined as string | undefined,
     child: undefined as CaseName | undefined,
   };
   for (let i = 0; i < args.length; i++) {
@@ -223,6 +263,18 @@ function parseArgs(args: string[]) {
       case "--warmup":
         opts.warmup = Number(value());
         break;
+      case "--batch":
+        opts.batch = Number(value());
+        if (!(Number.isInteger(opts.batch) && opts.batch >= 1)) {
+          throw new Error("--batch: a positive integer");
+        }
+        break;
+      case "--matmul-shapes":
+        opts.matMulShapes = parseMatMulShapes(value());
+        break;
+      case "--matmul-plain":
+        opts.matMulPlain = true;
+        break;
       case "--cases":
         opts.cases = value().split(",") as CaseName[];
         for (const c of opts.cases) {
@@ -231,6 +283,10 @@ function parseArgs(args: string[]) {
         break;
       case "--compare-torch":
         opts.compareTorch = true;
+        break;
+      case "--torch-results":
+        opts.compareTorch = true;
+        opts.torchResults = value();
         break;
       case "--child":
         opts.child = value() as CaseName;
@@ -246,7 +302,7 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
   const engine = await initEngine({ backend: opts.backend, threads: opts.threads });
   const caseName = opts.child!;
   if (caseName === "matmul") {
-    const gflops = runMatMulCase();
+    const gflops = await runMatMulCase(opts.matMulShapes ?? defaultMatMulShapes, opts.matMulPlain);
     console.log(
       JSON.stringify({ mode: "matmul", backend: engine.backend, threads: engine.threads, gflops }),
     );
@@ -254,7 +310,7 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
   }
   const result = caseName === "generate"
     ? await runGenerateCase(opts.steps, opts.warmup)
-    : await runTrainCase(caseName, opts.steps, opts.warmup);
+    : await runTrainCase(caseName, opts.steps, opts.warmup, opts.batch);
   const line: CaseResult = {
     ...result,
     backend: engine.backend,
@@ -281,7 +337,13 @@ async function runCaseProcess(
     String(opts.steps),
     "--warmup",
     String(opts.warmup),
+    "--batch",
+    String(opts.batch),
     ...(opts.threads ? ["--threads", String(opts.threads)] : []),
+    ...(opts.matMulShapes
+      ? ["--matmul-shapes", opts.matMulShapes.map((s) => s.join("x")).join()]
+      : []),
+    ...(opts.matMulPlain ? ["--matmul-plain"] : []),
   ];
   const output = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
   const text = new TextDecoder().decode(output.stdout);
@@ -295,7 +357,89 @@ async function runCaseProcess(
 /** Path of the peer PyTorch benchmark, relative to the repository root. */
 const torchBenchPath = "../shared/bench/torch_gpt2_bench.py";
 
-async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<string, unknown>[]> {
+/** One line of the PyTorch benchmark's output (a training mode: `full`, `lora`, `prompt`). */
+export interface TorchResult {
+  mode?: string;
+  tokens_per_s?: number;
+  peak_rss_mb?: number;
+  [field: string]: unknown;
+}
+
+/** peftlab and PyTorch side by side for one training mode of the same run. */
+export interface TorchComparison {
+  compare: "torch";
+  mode: string;
+  peftlab_tokens_per_s: number;
+  torch_tokens_per_s: number;
+  /** peftlab's tokens/s over PyTorch's. */
+  tokens_per_s_ratio: number;
+  /** peftlab's peak RSS over PyTorch's; null when PyTorch did not report it. */
+  peak_rss_ratio: number | null;
+  /** This mode's tokens/s over full training's, in peftlab; null without a full case. */
+  peftlab_speedup_vs_full: number | null;
+  /** The same ratio in PyTorch. */
+  torch_speedup_vs_full: number | null;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Pairs peftlab's training cases (`train-<mode>`) with PyTorch's modes of the same run: the
+ * tokens/s and RSS ratios between the engines, and each engine's speed-up over its own full
+ * training (what a LoRA or prompt step saves), side by side.
+ */
+export function compareWithTorch(ours: CaseResult[], torch: TorchResult[]): TorchComparison[] {
+  const torchFull = torch.find((t) => t.mode === "full")?.tokens_per_s;
+  const oursFull = ours.find((r) => r.mode === "train-full")?.tokens_per_s;
+  const rows: TorchComparison[] = [];
+  for (const t of torch) {
+    const mine = ours.find((r) => r.mode === `train-${t.mode}`);
+    if (mine == null || typeof t.tokens_per_s !== "number") continue;
+    rows.push({
+      compare: "torch",
+      mode: mine.mode,
+      peftlab_tokens_per_s: mine.tokens_per_s,
+      torch_tokens_per_s: t.tokens_per_s,
+      tokens_per_s_ratio: round3(mine.tokens_per_s / t.tokens_per_s),
+      peak_rss_ratio: typeof t.peak_rss_mb === "number"
+        ? round3(mine.peak_rss_bytes / (t.peak_rss_mb * 2 ** 20))
+        : null,
+      peftlab_speedup_vs_full: oursFull ? round3(mine.tokens_per_s / oursFull) : null,
+      torch_speedup_vs_full: typeof torchFull === "number"
+        ? round3(t.tokens_per_s / torchFull)
+        : null,
+    });
+  }
+  return rows;
+}
+
+/** The comparison as a table: tokens/s of both engines and their speed-ups over full training. */
+export function formatTorchComparison(rows: TorchComparison[]): string {
+  const times = (x: number | null) => x == null ? "—" : `${x.toFixed(2)}×`;
+  const lines = [
+    "mode          peftlab tok/s  torch tok/s  peftlab/torch  RSS ratio  vs full: peftlab  torch",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `${r.mode.padEnd(14)}${r.peftlab_tokens_per_s.toFixed(1).padStart(13)}` +
+        `${r.torch_tokens_per_s.toFixed(1).padStart(13)}${
+          times(r.tokens_per_s_ratio).padStart(15)
+        }` +
+        `${times(r.peak_rss_ratio).padStart(11)}${times(r.peftlab_speedup_vs_full).padStart(18)}` +
+        `${times(r.torch_speedup_vs_full).padStart(7)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** JSON lines of the PyTorch benchmark's output. */
+function parseTorchLines(text: string): TorchResult[] {
+  return text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/** PyTorch's results: read from `--torch-results`, or from running the peer benchmark now. */
+async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<TorchResult[]> {
+  if (opts.torchResults) return parseTorchLines(await Deno.readTextFile(opts.torchResults));
   const script = new URL(`../${torchBenchPath}`, import.meta.url).pathname;
   try {
     await Deno.stat(script);
@@ -303,6 +447,8 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
     console.error(`--compare-torch: ${script} not found, skipped`);
     return [];
   }
+  const modes = opts.cases.filter((c) => c.startsWith("train-")).map((c) => c.slice(6));
+  if (modes.length === 0) return [];
   const output = await new Deno.Command("/usr/bin/python3", {
     args: [
       script,
@@ -310,8 +456,12 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
       String(opts.steps),
       "--warmup",
       String(opts.warmup),
+      "--batch",
+      String(opts.batch),
       "--threads",
       String(opts.threads ?? navigator.hardwareConcurrency),
+      "--modes",
+      modes.join(","),
       "--no-matmul",
     ],
     stderr: "inherit",
@@ -320,8 +470,7 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<Record<stri
     console.error("--compare-torch: the PyTorch benchmark failed (is python3-torch installed?)");
     return [];
   }
-  return new TextDecoder().decode(output.stdout).split("\n").filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l));
+  return parseTorchLines(new TextDecoder().decode(output.stdout));
 }
 
 async function main(): Promise<void> {
@@ -364,18 +513,13 @@ async function main(): Promise<void> {
   }
   if (opts.compareTorch) {
     const torch = await runTorch(opts);
-    for (const t of torch) {
-      if (opts.json) console.log(JSON.stringify(t));
-      const ours = results.find((r) => r.mode === `train-${t.mode}`);
-      if (ours == null || typeof t.tokens_per_s !== "number") continue;
-      console.log(JSON.stringify({
-        compare: "torch",
-        mode: ours.mode,
-        tokens_per_s_ratio: Math.round(ours.tokens_per_s / t.tokens_per_s * 1000) / 1000,
-        peak_rss_ratio: typeof t.peak_rss_mb === "number"
-          ? Math.round(ours.peak_rss_bytes / (t.peak_rss_mb * 2 ** 20) * 1000) / 1000
-          : null,
-      }));
+    const rows = compareWithTorch(results, torch);
+    if (opts.json) {
+      for (const t of torch) console.log(JSON.stringify(t));
+      for (const row of rows) console.log(JSON.stringify(row));
+    } else if (rows.length > 0) {
+      console.log(`\nthe same run against PyTorch (${torch[0].engine ?? "torch"}):`);
+      console.log(formatTorchComparison(rows));
     }
   }
 }

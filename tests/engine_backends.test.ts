@@ -26,7 +26,7 @@ Deno.test({
 Deno.test("initEngine: auto picks a fast CPU path here and never a software GPU adapter", async () => {
   const info = await initEngine({ backend: "auto" });
   assert(["tensorflow", "webgpu", "blas", "wasm"].includes(info.backend), info.backend);
-  if (info.backend === "webgpu") assert(!/software/.test(info.adapter ?? ""), info.adapter);
+  if (info.backend === "webgpu") assert(info.gpu && !info.gpu.software, info.adapter);
   if (loadBlas() != null && info.backend !== "webgpu" && info.backend !== "tensorflow") {
     assertEquals(info.backend, "blas");
   }

@@ -17,6 +17,14 @@ import { installWasmMatMul } from "./matmul.ts";
 import { registerSegmentSum } from "./segment_sum.ts";
 import { installWasmKernels } from "./wasm_kernels.ts";
 import { installMemoryFreeingGradients } from "./gradients.ts";
+import {
+  adapterSummary,
+  type GpuAdapterInfo,
+  gpuEnvironment,
+  nvidiaDriverVersion,
+  probeWebGpuAdapter,
+  webGpuFix,
+} from "./gpu_adapter.ts";
 
 /** Backends a user can ask for; `auto` picks the fastest one available. */
 export type BackendName = "auto" | "blas" | "wasm" | "cpu" | "webgpu" | "tensorflow";
@@ -41,6 +49,10 @@ export interface EngineInfo {
   versions: Record<string, string>;
   /** GPU adapter or BLAS library description, when there is one. */
   adapter?: string;
+  /** The WebGPU adapter in use (`webgpu` only): vendor, architecture, fallback or not. */
+  gpu?: GpuAdapterInfo;
+  /** Set when the choice deserves the user's attention: a software GPU, a GPU left unused. */
+  warning?: string;
 }
 
 /** Options for {@link initEngine}. */
@@ -110,59 +122,26 @@ async function useWasm(name: "wasm" | "blas", threads: number): Promise<EngineIn
   };
 }
 
-/** Names of software (CPU-emulated) GPU adapters that must never count as a GPU. */
-const softwareAdapterPattern = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic/i;
-
-/** What {@link probeWebGpuAdapter} learned about the WebGPU adapter. */
-export interface AdapterFacts {
-  /** Vendor, architecture, device and description joined, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
-  description: string;
-  /** True for CPU-emulated adapters (llvmpipe, lavapipe, SwiftShader, fallback adapters). */
-  software: boolean;
-}
-
-/** Asks for a WebGPU adapter; `null` when the runtime has none. */
-export async function probeWebGpuAdapter(): Promise<AdapterFacts | null> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (gpu == null) return null;
-  let adapter: {
-    info?: Record<string, string>;
-    isFallbackAdapter?: boolean;
-  } | null;
-  try {
-    adapter = await gpu.requestAdapter() as typeof adapter;
-  } catch {
-    return null;
-  }
-  if (adapter == null) return null;
-  const info = adapter.info ?? {};
-  const description = [info.vendor, info.architecture, info.device, info.description]
-    .filter((part) => part).join(" ").trim() || "unknown adapter";
-  const software = Boolean(adapter.isFallbackAdapter) || softwareAdapterPattern.test(description);
-  return { description, software };
-}
-
-async function useWebGpu(allowSoftware: boolean): Promise<EngineInfo> {
-  const adapter = await probeWebGpuAdapter();
-  if (adapter == null) {
-    throw new BackendError(
-      "webgpu",
-      "no WebGPU adapter (needs a GPU driver; on Linux without a GPU `apt-get install " +
-        "mesa-vulkan-drivers` gives a software adapter for testing)",
-    );
-  }
-  if (adapter.software && !allowSoftware) {
-    throw new BackendError("webgpu", `only a software adapter is present (${adapter.description})`);
+async function useWebGpu(gpu: GpuAdapterInfo | null): Promise<EngineInfo> {
+  if (gpu == null) throw new BackendError("webgpu", webGpuFix(await gpuEnvironment()));
+  const environment = gpu.software ? await gpuEnvironment() : null;
+  if (environment?.nvidiaDriver != null) {
+    // A CPU emulation where a GPU is installed is a broken set-up, never what the user meant.
+    throw new BackendError("webgpu", webGpuFix(environment, adapterSummary(gpu)));
   }
   await import("@tensorflow/tfjs-backend-webgpu");
   if (!(await tf.setBackend("webgpu"))) {
-    throw new BackendError("webgpu", `tfjs could not start on ${adapter.description}`);
+    throw new BackendError("webgpu", `tfjs could not start on ${adapterSummary(gpu)}`);
   }
   return {
     backend: "webgpu",
     threads: 1,
     versions: baseVersions(),
-    adapter: adapter.description + (adapter.software ? " (software)" : ""),
+    adapter: adapterSummary(gpu),
+    gpu,
+    ...(gpu.software
+      ? { warning: `webgpu runs on a software adapter (${gpu.description}): no GPU is in use` }
+      : {}),
   };
 }
 
@@ -223,42 +202,44 @@ async function useTensorflow(): Promise<EngineInfo> {
   };
 }
 
-/** True when an NVIDIA GPU is visible to the process (driver loaded). */
-async function cudaVisible(): Promise<boolean> {
-  try {
-    await Deno.stat("/proc/driver/nvidia/version");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function useAuto(threads: number): Promise<EngineInfo> {
   const tensorflowPackage = await installedTensorflowPackage();
-  if (tensorflowPackage === "@tensorflow/tfjs-node-gpu" && await cudaVisible()) {
+  if (tensorflowPackage === "@tensorflow/tfjs-node-gpu" && (await nvidiaDriverVersion()) != null) {
     try {
       return await useTensorflow();
     } catch {
       // fall through to the next choice
     }
   }
-  const adapter = await probeWebGpuAdapter();
-  if (adapter != null && !adapter.software) {
+  const gpu = await probeWebGpuAdapter();
+  let skipped: string | undefined;
+  if (gpu != null && !gpu.software) {
     try {
-      return await useWebGpu(false);
-    } catch {
-      // fall through
+      return await useWebGpu(gpu);
+    } catch (error) {
+      skipped = (error as Error).message;
+    }
+  } else {
+    const environment = await gpuEnvironment();
+    // auto quietly uses the CPU on a machine without a GPU, but says so where one is installed.
+    if (environment.nvidiaDriver != null) {
+      skipped = webGpuFix(environment, gpu ? adapterSummary(gpu) : undefined);
     }
   }
-  if (loadBlas() != null) return await useWasm("blas", threads);
-  return await useWasm("wasm", threads);
+  const cpu = await useWasm(loadBlas() != null ? "blas" : "wasm", threads);
+  return skipped
+    ? { ...cpu, warning: `auto: GPU not used (${skipped}); using ${cpu.backend}` }
+    : cpu;
 }
 
 /**
  * Sets up TensorFlow.js on the requested backend (default `auto`) with peftlab's kernels and
  * returns what is in use. May be called again to switch backends. Throws {@link BackendError} when
  * an explicitly requested backend is unavailable; `auto` always succeeds (wasm is the floor).
- * `webgpu` asked for by name accepts a software adapter (for tests); `auto` never picks one.
+ * `webgpu` asked for by name fails with the fix (driver, Vulkan ICD, container capability) when
+ * there is no adapter, or only a software one on a machine with an NVIDIA driver; elsewhere it
+ * accepts a software adapter (for tests) and says so in `warning` and `gpu.software`. `auto` never
+ * picks a software adapter and sets `warning` when it leaves an installed GPU unused.
  */
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   const backend = opts.backend ?? "auto";
@@ -277,7 +258,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
     case "blas":
       return await useWasm(backend, threads);
     case "webgpu":
-      return await useWebGpu(true);
+      return await useWebGpu(await probeWebGpuAdapter());
     case "tensorflow":
       return await useTensorflow();
     case "auto":

@@ -5,8 +5,17 @@
  *
  * @module
  */
-export { backendNames, initEngine, probeWebGpuAdapter } from "./backends.ts";
-export type { AdapterFacts, BackendName, EngineInfo, EngineOptions } from "./backends.ts";
+export { backendNames, initEngine } from "./backends.ts";
+export type { BackendName, EngineInfo, EngineOptions } from "./backends.ts";
+export {
+  adapterMetrics,
+  adapterSummary,
+  describeAdapter,
+  gpuEnvironment,
+  probeWebGpuAdapter,
+  webGpuFix,
+} from "./gpu_adapter.ts";
+export type { GpuAdapterInfo, GpuEnvironment } from "./gpu_adapter.ts";
 export { sparseSoftmaxCrossEntropy } from "./loss.ts";
 export { geluNew, layerNorm } from "./fused.ts";
 export { withoutTape } from "./no_tape.ts";

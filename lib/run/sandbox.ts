@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { gpuEnvironmentPaths, gpuEnvironmentVariables } from "../engine/gpu_adapter.ts";
 
 /** What a sandboxed stage process may touch. */
 export interface SandboxOptions {
@@ -16,9 +17,10 @@ export interface SandboxOptions {
 
 /**
  * Environment variables a stage may read, passed through from the engine's environment when set
- * (the engine's BLAS library override). Everything else in the environment is invisible.
+ * (the engine's BLAS library override, and what the GPU stack reads: Vulkan driver lists, NVIDIA
+ * and CUDA settings). Everything else in the environment is invisible.
  */
-export const STAGE_ENV_VARIABLES = ["PEFTLAB_BLAS"];
+export const STAGE_ENV_VARIABLES = ["PEFTLAB_BLAS", ...gpuEnvironmentVariables];
 
 /** System information a stage may query (thread and memory sizing); nothing identifying. */
 export const STAGE_SYS_INFO = ["cpus", "systemMemoryInfo", "osRelease"];
@@ -53,6 +55,7 @@ export function sandboxCommand(options: SandboxOptions): string[] {
     join(root, "deno.lock"),
     join(root, "node_modules"),
     denoCacheDir(),
+    ...gpuEnvironmentPaths, // so a stage can say why it found no GPU
     ...options.readPaths,
   ];
   const flags = [

@@ -17,6 +17,8 @@ export interface LockEntry {
   upstream: Record<string, string>;
   /** Content hash of the stage's output folder (under `artifacts/outputs/`). */
   output: string;
+  /** Each file of the output folder → SHA-256, so a damaged file is named and rebuilt. */
+  output_files?: Record<string, string>;
   /** Wall-clock seconds the stage took. */
   duration_s: number;
   /** Metrics the stage returned. */

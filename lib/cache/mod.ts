@@ -12,8 +12,11 @@ export {
   hashTree,
   hasOutput,
   listFiles,
+  manifestHash,
   outputPath,
+  outputProblems,
   OUTPUTS_FOLDER,
+  treeManifest,
 } from "./store.ts";
 export {
   type LockEntry,

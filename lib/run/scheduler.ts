@@ -8,6 +8,7 @@ import {
   readLock,
   sha256Hex,
   StatCache,
+  treeManifest,
   writeLock,
 } from "../cache/mod.ts";
 import { withUpstream } from "../dag/graph.ts";
@@ -635,6 +636,7 @@ async function settleStage(
       if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
       const state = await keyState();
       const output = await commitOutput(cacheDir, job.outDir);
+      const outputFiles = await treeManifest(outputPath(cacheDir, output));
       await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
       const entry: LockEntry = {
         key: state.key,
@@ -644,6 +646,7 @@ async function settleStage(
         deps: state.deps,
         upstream: state.upstream,
         output,
+        output_files: outputFiles,
         duration_s: Number(duration.toFixed(3)),
         metrics,
         finished_at: new Date().toISOString(),

@@ -8,6 +8,8 @@ import {
   hasOutput,
   type LockEntry,
   type LockFile,
+  outputPath,
+  outputProblems,
   sha256Hex,
   StatCache,
 } from "../cache/mod.ts";
@@ -166,8 +168,16 @@ export class Planner {
       return { action: "fail", error: missingDependencyMessage(spec, state.missingDeps) };
     }
     if (forced) return { action: "run", state, reasons: ["forced"] };
-    if (this.isFresh(spec, state)) return { action: "fresh", entry: this.lock.stages[spec.name] };
-    const reasons = this.reasons(spec, state);
+    const problems = await this.outputProblems(spec, state);
+    if (this.matchesLock(spec, state) && problems.length === 0) {
+      return { action: "fresh", entry: this.lock.stages[spec.name] };
+    }
+    const entry = this.lock.stages[spec.name];
+    if (problems.length > 0 && hasOutput(this.pipeline.cacheDir, entry.output)) {
+      // Its content no longer matches its name: nothing may restore from it or reuse it.
+      await Deno.remove(outputPath(this.pipeline.cacheDir, entry.output), { recursive: true });
+    }
+    const reasons = await this.reasons(spec, state);
     const cached = this.cachedRun(state);
     if (cached) {
       return {
@@ -179,23 +189,40 @@ export class Planner {
     return { action: "run", state, reasons };
   }
 
-  /** Whether the lock says `spec` is done with exactly `state` and its output is still stored. */
-  isFresh(spec: StageSpec, state: StageState): boolean {
+  /** Whether the lock says `spec` was done with exactly `state` (its output not yet checked). */
+  matchesLock(spec: StageSpec, state: StageState): boolean {
     const entry = this.lock.stages[spec.name];
-    return entry !== undefined && entry.key === state.key && state.missingDeps.length === 0 &&
-      hasOutput(this.pipeline.cacheDir, entry.output);
+    return entry !== undefined && entry.key === state.key && state.missingDeps.length === 0;
+  }
+
+  /**
+   * What is wrong with the output the lock records for `spec` when its key matches (missing,
+   * or a file changed, missing or added since it was stored); empty otherwise.
+   */
+  outputProblems(spec: StageSpec, state: StageState): Promise<string[]> {
+    const entry = this.lock.stages[spec.name];
+    if (!this.matchesLock(spec, state)) return Promise.resolve([]);
+    return outputProblems(this.pipeline.cacheDir, entry.output, entry.output_files, this.stats);
+  }
+
+  /** Whether `spec` is done with exactly `state` and its stored output is intact. */
+  async isFresh(spec: StageSpec, state: StageState): Promise<boolean> {
+    return this.matchesLock(spec, state) && (await this.outputProblems(spec, state)).length === 0;
   }
 
   /** One-line reasons why `spec` is not fresh (empty when it is). */
-  reasons(spec: StageSpec, state: StageState): string[] {
+  async reasons(spec: StageSpec, state: StageState): Promise<string[]> {
     const reasons = state.missingDeps.map((dep) => `${dep} missing`);
     const entry = this.lock.stages[spec.name];
     if (!entry) return [...reasons, "never run"];
     if (entry.key === state.key) {
-      if (!hasOutput(this.pipeline.cacheDir, entry.output)) {
-        reasons.push("output missing from cache");
-      }
-      return reasons;
+      const problems = await outputProblems(
+        this.pipeline.cacheDir,
+        entry.output,
+        entry.output_files,
+        this.stats,
+      );
+      return [...reasons, ...problems];
     }
     reasons.push(...codeReasons(entry, state.code));
     reasons.push(...paramReasons(entry.params, spec.params));
@@ -227,12 +254,14 @@ export class Planner {
       let reasons: string[];
       try {
         const state = await this.state(spec, upstream);
-        if (this.isFresh(spec, state)) {
+        if (await this.isFresh(spec, state)) {
           reasons = [];
           if (staleUpstream.length === 0) outputs.set(name, this.lock.stages[name].output);
         } else {
-          reasons = this.reasons(spec, state);
-          const cached = staleUpstream.length === 0 ? this.cachedRun(state) : undefined;
+          reasons = await this.reasons(spec, state);
+          // A damaged output is the one the run cache would restore: it has to be rebuilt.
+          const damaged = this.matchesLock(spec, state);
+          const cached = staleUpstream.length === 0 && !damaged ? this.cachedRun(state) : undefined;
           if (cached) {
             outputs.set(name, cached.output);
             reasons.push(RESTORABLE_REASON);

@@ -64,7 +64,7 @@ const EXIT_INTERRUPTED = 130;
 const COMMANDS = ["run", "status", "dag", "repro"];
 
 /** Parsed command line. */
-interface Cli {
+export interface Cli {
   command: string;
   file: string;
   stages?: string[];
@@ -83,7 +83,8 @@ interface Cli {
   verbose: boolean;
 }
 
-function parseCli(args: string[]): Cli | "help" {
+/** Parses the pipeline CLI's arguments; throws UsageError for an unknown command or a bad flag. */
+export function parseCli(args: string[]): Cli | "help" {
   const parsed = parseFlags({
     args,
     allowPositionals: true,

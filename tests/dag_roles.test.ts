@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assertEquals, assertIncludes } from "./fake_stages/asserts.ts";
+import { assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli } from "./fake_stages/project.ts";
 import { parsePipeline } from "../lib/dag/mod.ts";
 

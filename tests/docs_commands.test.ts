@@ -43,7 +43,7 @@ Deno.test("docs: every `deno task` shown in README.md and docs/ is a task of den
 });
 
 Deno.test("docs: every pipeline command shown parses with the pipeline CLI", () => {
-  for (const { where, task, args } of commands.filter((command) => command.task === "pipeline")) {
+  for (const { where, args } of commands.filter((command) => command.task === "pipeline")) {
     try {
       parseCli(args);
     } catch (error) {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assertEquals } from "./engine_assert.ts";
+import { assertEquals } from "./asserts.ts";
 import { concatScalars, initEngine, probeWebGpuAdapter, sumInOrder } from "../lib/engine/mod.ts";
 
 const adapter = await probeWebGpuAdapter();

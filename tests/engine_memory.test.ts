@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assert, assertEquals } from "./engine_assert.ts";
+import { assert, assertEquals } from "./asserts.ts";
 import { initEngine, MemoryMeter } from "../lib/engine/mod.ts";
 
 Deno.test("memory meter: the tensor peak includes a tensor freed inside a synchronous call, with no sample()", async () => {

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli } from "./fake_stages/project.ts";
 
 const STACK_LINE = /^\s+at /m;
@@ -22,7 +22,7 @@ Deno.test("errors: a YAML syntax error is one line with file:line:column, exit 2
   assertEquals(run.code, 2);
   assertEquals(run.stderr.trim().split("\n"), [run.stderr.trim()]);
   assertIncludes(run.stderr, "error: pipeline.yaml:2:");
-  assertOk(!STACK_LINE.test(run.stdout + run.stderr), run.stderr);
+  assert(!STACK_LINE.test(run.stdout + run.stderr), run.stderr);
 });
 
 Deno.test("errors: --set with a value of the wrong type names the key, exit 2", async () => {
@@ -52,12 +52,12 @@ Deno.test("errors: a param of the wrong type fails its stage in one line at the 
     line,
     'a: failed: pipeline.yaml:7:9: stages.a.params.training.lr: must be a number, got "fast"',
   );
-  assertOk(!STACK_LINE.test(run.stdout + run.stderr), run.stdout);
+  assert(!STACK_LINE.test(run.stdout + run.stderr), run.stdout);
   // The stack trace is in the stage log, and --verbose prints it.
-  assertOk(STACK_LINE.test(await Deno.readTextFile(join(dir, "artifacts/logs/a.log"))));
+  assert(STACK_LINE.test(await Deno.readTextFile(join(dir, "artifacts/logs/a.log"))));
   const verbose = await runCli(dir, ["--verbose"]);
   assertEquals(verbose.code, 1);
-  assertOk(STACK_LINE.test(verbose.stdout), verbose.stdout);
+  assert(STACK_LINE.test(verbose.stdout), verbose.stdout);
 });
 
 Deno.test("errors: a param copied from a shared section is reported where the section sets it", async () => {
@@ -83,7 +83,7 @@ Deno.test("errors: a bad data row is one line with file:line and no stack trace,
   const run = await runCli(dir, []);
   assertEquals(run.code, 1);
   assertIncludes(failures(run.stdout)[0], "a: failed: train.jsonl:3: not JSON");
-  assertOk(!STACK_LINE.test(run.stdout + run.stderr), run.stdout);
+  assert(!STACK_LINE.test(run.stdout + run.stderr), run.stdout);
 });
 
 Deno.test("errors: a damaged checkpoint is one line naming the file, exit 1", async () => {
@@ -96,7 +96,7 @@ Deno.test("errors: a damaged checkpoint is one line naming the file, exit 1", as
   const [line] = failures(run.stdout);
   assertIncludes(line, "a: failed: ");
   assertIncludes(line, "model.safetensors");
-  assertOk(!STACK_LINE.test(run.stdout + run.stderr), run.stdout);
+  assert(!STACK_LINE.test(run.stdout + run.stderr), run.stdout);
 });
 
 Deno.test("errors: a missing dependency names the key where it was written and the path, exit 1", async () => {
@@ -119,7 +119,7 @@ Deno.test("errors: a bug (not a user error) still shows its stack trace", async 
   const run = await runCli(dir, []);
   assertEquals(run.code, 1);
   assertIncludes(failures(run.stdout)[0], "TypeError");
-  assertOk(STACK_LINE.test(run.stdout), run.stdout);
+  assert(STACK_LINE.test(run.stdout), run.stdout);
 });
 
 Deno.test("errors: a tuning method's apply-time key is placed under params.config where YAML wrote it", async () => {
@@ -134,7 +134,7 @@ Deno.test("errors: a tuning method's apply-time key is placed under params.confi
   } catch (error) {
     thrown = error;
   }
-  assertOk(thrown instanceof ConfigError);
+  assert(thrown instanceof ConfigError);
   assertEquals(thrown.key, "params.config.target_modules");
   const placed = placeConfigError(thrown, {
     stage: "train-lora",

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 
 Deno.test("cli --json: start/finish events carry reason, duration and metrics", async () => {
@@ -18,7 +18,7 @@ stages:
   assertEquals(start.reason, "never run");
   const finishB = run.events.find((e) => e.event === "finish" && e.stage === "b")!;
   assertEquals(finishB.metrics!.value, 5);
-  assertOk(typeof finishB.duration_s === "number" && finishB.duration_s >= 0);
+  assert(typeof finishB.duration_s === "number" && finishB.duration_s >= 0);
   // every stdout line is one JSON object
   for (const line of run.stdout.trim().split("\n")) JSON.parse(line);
   const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
@@ -119,9 +119,9 @@ stages:
   assertEquals(drift.code, 1);
   assertIncludes(drift.stdout, "stage  metric");
   assertIncludes(drift.stdout, "r      noise");
-  assertOk(!/^r\s+count/m.test(drift.stdout), "integer metrics that match are not listed");
+  assert(!/^r\s+count/m.test(drift.stdout), "integer metrics that match are not listed");
   const kept = /kept in (\S+)/.exec(drift.stdout)![1];
-  assertOk((await Deno.stat(join(kept, "logs/r.log"))).isFile);
+  assert((await Deno.stat(join(kept, "logs/r.log"))).isFile);
   await Deno.remove(kept, { recursive: true });
   const ignored = await runCli(noisy, ["repro", "--ignore-metric", "no?se"]);
   assertEquals(ignored.code, 0, ignored.stdout);
@@ -167,12 +167,12 @@ stages:
 `);
   const run = await runCli(dir, [], { PEFTLAB_PROGRESS_INTERVAL_MS: "300" });
   assertEquals(run.code, 0, run.stderr);
-  assertOk(!run.stdout.includes("\x1b["), "no terminal control codes when piped");
+  assert(!run.stdout.includes("\x1b["), "no terminal control codes when piped");
   const lines = run.stdout.trim().split("\n");
   assertEquals(lines[0], "▶ slow: running (never run)");
   const progressLines = lines.filter((line) => /^ {2}slow: 50% \(1\/2\) \d+ s writing$/.test(line));
-  assertOk(progressLines.length >= 2, run.stdout);
-  assertOk(
+  assert(progressLines.length >= 2, run.stdout);
+  assert(
     lines.some((line) =>
       /^✔ slow: done in \d+\.\d s \(value=1, ratio=0\.3333, inputs=0\)$/.test(line)
     ),

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assertEquals, assertIncludes } from "./fake_stages/asserts.ts";
+import { assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 import { fakeCommit, FakeHub, readFixtureFiles } from "./hub_server.ts";
 

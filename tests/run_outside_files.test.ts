@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 import { denoCacheDir } from "../lib/run/sandbox.ts";
 import { sha256Hex } from "../lib/cache/hash.ts";
@@ -90,5 +90,5 @@ stages:
   assertEquals(failures, [
     `✖ a: failed: pipeline.yaml:3:3: data.test: ${outside}/missing.jsonl: no such file`,
   ]);
-  assertOk(!/^\s+at /m.test(run.stdout + run.stderr));
+  assert(!/^\s+at /m.test(run.stdout + run.stderr));
 });

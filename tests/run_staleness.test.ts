@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { assertEquals, assertIncludes } from "./fake_stages/asserts.ts";
+import { assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 
 const PIPELINE = `

@@ -4,8 +4,10 @@ import type { SourceLocation } from "./errors.ts";
 /** A scalar a matrix variable can take. */
 export type MatrixValue = string | number | boolean;
 
-/** Backends `settings.backend` accepts (the engine's names). */
-export const BACKEND_NAMES = ["auto", "blas", "wasm", "cpu", "webgpu", "tensorflow"] as const;
+import { backendNames } from "../engine/backend_names.ts";
+
+/** Backends `settings.backend` accepts: the engine's names. */
+export const BACKEND_NAMES = backendNames;
 
 /** Executors the top-level `executor` key accepts. */
 export const EXECUTOR_NAMES = ["local", "slurm"] as const;

@@ -223,6 +223,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
         options,
         handles,
         decision.reasons,
+        planner.stats,
       );
     } catch (error) {
       // It could not be started (e.g. its Hub model cannot be downloaded).
@@ -434,6 +435,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
           await started,
           options,
           keyState,
+          planner.stats,
         );
         if (outcome.ok) {
           output = outcome.entry.output;
@@ -611,6 +613,7 @@ async function settleStage(
   started: number,
   options: RunOptions,
   keyState: () => Promise<StageState>,
+  stats: StatCache,
 ): Promise<StageOutcome> {
   const { cacheDir } = pipeline;
   const { job, checkpointDir, logPath } = prepared;
@@ -636,7 +639,8 @@ async function settleStage(
       if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
       const state = await keyState();
       const output = await commitOutput(cacheDir, job.outDir);
-      const outputFiles = await treeManifest(outputPath(cacheDir, output));
+      // Through the stat cache, so the next status check rereads none of these files.
+      const outputFiles = await treeManifest(outputPath(cacheDir, output), stats);
       await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
       const entry: LockEntry = {
         key: state.key,
@@ -697,6 +701,7 @@ async function executeStage(
   options: RunOptions,
   handles: Map<string, StageHandle>,
   reasons: string[],
+  stats: StatCache,
 ): Promise<StageOutcome> {
   const upstreamInputs: Record<string, string> = {};
   for (const need of spec.needs) {
@@ -719,6 +724,7 @@ async function executeStage(
       started,
       options,
       () => Promise.resolve(state),
+      stats,
     );
   } finally {
     handles.delete(spec.name);

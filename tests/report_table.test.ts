@@ -161,7 +161,7 @@ Deno.test("report markdown: one aligned row per method with its own readable fig
   assertEquals(prompt[3], "31.00 ± 1.41 [29.00, 33.00]", "ROUGE-1 ×100, sample std, mean CI");
   assertEquals(lora[3], "35.00 [33.00, 37.00]", "single seed: no ±");
   assertEquals(lora[7], "6k (0.6%)");
-  assertEquals(lora[8], "65 s (+ validation 6 s, checkpoints 2 s)");
+  assertEquals(lora[8], "65 s (+6 s val., 2 s ckpt.)");
   assertEquals(lora[9], "405 MB (tensors 20.5 MB)");
   assertEquals(lora[11], "2.05k");
   assertStringIncludes(markdown, "mean ± sample standard deviation");

@@ -60,9 +60,9 @@ export const DISPLAY_COLUMNS: readonly DisplayColumn[] = [
     detail: (row) =>
       row.trainSeconds.mean === null
         ? undefined
-        : `(+ validation ${formatDuration(row.validationSeconds)}, checkpoints ${
+        : `(+${formatDuration(row.validationSeconds)} val., ${
           formatDuration(row.checkpointSeconds)
-        })`,
+        } ckpt.)`,
   },
   {
     header: "Peak train memory",
@@ -93,7 +93,7 @@ export function cellText(column: DisplayColumn, row: MethodRow): string {
 export const TABLE_NOTES: readonly string[] = [
   "ROUGE: F-measure ×100 on the test split; [95% bootstrap CI] (with several seeds, the mean of the per-seed bounds).",
   "With several seeds: mean ± sample standard deviation over seeds. Val. loss: nats per token of the evaluated checkpoint.",
-  "Train time: wall time of the optimisation steps only (forward, backward, clipping, update); validation passes and checkpoint writes are shown apart in brackets. Tokens/s: real (non-padding) training tokens per second of that time.",
+  "Train time: wall time of the optimisation steps only (forward, backward, clipping, update); validation passes (val.) and checkpoint writes (ckpt.) are shown apart in brackets. Tokens/s: real (non-padding) training tokens per second of that time.",
   "Memory: peak process RSS, sampled (the whole process); in brackets the exact peak of live tensor storage, counted at every allocation and free with each buffer once — the same meter for training (weights, optimizer moments, gradients, what back-propagation keeps) and evaluation (weights, test-loss pass, generation with its KV cache) — and, on webgpu, the peak GPU bytes tfjs had allocated, its buffer pool included. 1 MB = 10^6 bytes.",
 ];
 

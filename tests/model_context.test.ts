@@ -81,7 +81,7 @@ Deno.test("shipped base: positions beyond 128 are as well trained as the first 1
     tokenizer.eosId,
   ]);
   const blocks = streamBlocks(stream, 256).slice(0, 24);
-  const [first, second, third, fourth] = lossByPosition(model, blocks, 64);
+  const [first, second, third, fourth] = await lossByPosition(model, blocks, 64);
   const early = (first + second) / 2;
   const late = (third + fourth) / 2;
   assert(late <= early + 0.05, `late positions ${late.toFixed(3)} vs early ${early.toFixed(3)}`);

@@ -152,14 +152,17 @@ async function runTrainCase(
   return result;
 }
 
-function runGenerateCase(steps: number, warmup: number): Omit<CaseResult, "backend" | "threads"> {
+async function runGenerateCase(
+  steps: number,
+  warmup: number,
+): Promise<Omit<CaseResult, "backend" | "threads">> {
   const model = createGPT2(tinyConfig, modelSeed);
   const prompts = randomIds(1, generatePromptTokens, 11);
   const meter = new MemoryMeter(0);
   const runMs: number[] = [];
   for (let run = 0; run < warmup + steps; run++) {
     const start = performance.now();
-    generate(model, prompts, { maxNew: generateNewTokens });
+    await generate(model, prompts, { maxNew: generateNewTokens });
     meter.sample();
     if (run >= warmup) runMs.push(performance.now() - start);
   }
@@ -306,7 +309,7 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
     return;
   }
   const result = caseName === "generate"
-    ? runGenerateCase(opts.steps, opts.warmup)
+    ? await runGenerateCase(opts.steps, opts.warmup)
     : await runTrainCase(caseName, opts.steps, opts.warmup, opts.batch);
   const line: CaseResult = {
     ...result,

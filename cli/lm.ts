@@ -113,7 +113,7 @@ export async function runLm(args: string[]): Promise<Record<string, unknown>> {
     if (input.length === 0) throw new UsageError("the input has no tokens");
     if (command === "score") return score(model, input);
     const eosId = await readEosId(modelDir);
-    const [newIds] = generate(model, [input], {
+    const [newIds] = await generate(model, [input], {
       maxNew,
       beams,
       temperature,

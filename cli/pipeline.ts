@@ -2,13 +2,15 @@
  * `deno task pipeline [run|status|dag|repro] [options]`: run a YAML DAG of cached stages.
  *
  * Exit codes: 0 success, 1 a stage failed (or repro drifted, or the run lock is busy with
- * `--no-wait`), 2 usage or configuration error, 130 interrupted (Ctrl-C).
+ * `--no-wait`), 2 usage or configuration error, 130 interrupted (Ctrl-C). A user's mistake (bad
+ * YAML, unknown key, bad data row, missing file, bad checkpoint) prints one line; its stack trace
+ * goes to the stage log, and `--verbose` prints it too.
  *
  * @module
  */
 import { parseFlags } from "./args.ts";
 import { join, relative } from "node:path";
-import { ConfigError, UsageError } from "../lib/dag/errors.ts";
+import { ConfigError, isUserError, UsageError } from "../lib/config/errors.ts";
 import { loadPipeline } from "../lib/dag/load.ts";
 import type { Pipeline } from "../lib/dag/types.ts";
 import { publishFinalOutputs } from "../lib/run/publish.ts";
@@ -43,10 +45,17 @@ options:
       --json             one JSON event per line
       --no-wait          fail at once if another run holds the cache
       --executor NAME    local or slurm (default: the file's executor key)
+      --backend NAME     tensor backend for every stage, overriding settings.backend
+                         (auto, blas, wasm, cpu, webgpu, tensorflow)
+  -k, --keep-going       after a failure, still run every stage that does not depend on it
       --format FORMAT    dag output: text, mermaid or dot
       --tolerance X      repro: relative tolerance for every metric (default: exact integers, 1e-6 floats)
       --ignore-metric G  repro: do not compare metrics named like glob G (repeatable)
-  -h, --help             this help`;
+  -v, --verbose          print stack traces and a failed stage's log tail even for user errors
+  -h, --help             this help
+
+exit codes: 0 done, 1 a stage failed (or repro drifted), 2 usage or configuration error,
+130 interrupted`;
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -55,7 +64,7 @@ const EXIT_INTERRUPTED = 130;
 const COMMANDS = ["run", "status", "dag", "repro"];
 
 /** Parsed command line. */
-interface Cli {
+export interface Cli {
   command: string;
   file: string;
   stages?: string[];
@@ -66,12 +75,16 @@ interface Cli {
   json: boolean;
   noWait: boolean;
   executor?: string;
+  backend?: string;
+  keepGoing: boolean;
   format: string;
   tolerance?: number;
   ignoreMetrics: string[];
+  verbose: boolean;
 }
 
-function parseCli(args: string[]): Cli | "help" {
+/** Parses the pipeline CLI's arguments; throws UsageError for an unknown command or a bad flag. */
+export function parseCli(args: string[]): Cli | "help" {
   const parsed = parseFlags({
     args,
     allowPositionals: true,
@@ -85,9 +98,12 @@ function parseCli(args: string[]): Cli | "help" {
       json: { type: "boolean", default: false },
       "no-wait": { type: "boolean", default: false },
       executor: { type: "string" },
+      backend: { type: "string" },
+      "keep-going": { type: "boolean", short: "k", default: false },
       format: { type: "string", default: "text" },
       tolerance: { type: "string" },
       "ignore-metric": { type: "string", multiple: true, default: [] },
+      verbose: { type: "boolean", short: "v", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -123,9 +139,12 @@ function parseCli(args: string[]): Cli | "help" {
     json: values.json,
     noWait: values["no-wait"],
     executor: values.executor,
+    backend: values.backend,
+    keepGoing: values["keep-going"],
     format: values.format,
     tolerance,
     ignoreMetrics: values["ignore-metric"],
+    verbose: values.verbose,
   };
 }
 
@@ -214,7 +233,9 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_OK;
   }
-  const pipeline = await loadPipeline(cli.file, { set: cli.set }).catch((error) => {
+  const pipeline = await loadPipeline(cli.file, { set: cli.set, backend: cli.backend }).catch((
+    error,
+  ) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new UsageError(`pipeline file ${cli.file} not found`);
     }
@@ -272,6 +293,7 @@ async function main(args: string[]): Promise<number> {
         jobs: cli.jobs,
         signal: controller.signal,
         set: cli.set,
+        backend: cli.backend,
       });
       reporter.close();
       if (result.cancelled) return EXIT_INTERRUPTED;
@@ -310,6 +332,8 @@ async function main(args: string[]): Promise<number> {
         jobs: cli.jobs,
         dryRun: cli.dryRun,
         signal: controller.signal,
+        verbose: cli.verbose,
+        keepGoing: cli.keepGoing,
       });
       reporter.close();
       if (summary.cancelled) return EXIT_INTERRUPTED;
@@ -333,7 +357,7 @@ async function main(args: string[]): Promise<number> {
         const table = published.find((path) => path.endsWith("metrics.md"));
         if (table && !cli.json) {
           console.log(`\n${await Deno.readTextFile(table)}`);
-          const shown = published.map((path) => relative(Deno.cwd(), path)).join(", ");
+          const shown = published.map(shownPath).join(", ");
           console.log(`written: ${shown}`);
         }
       }
@@ -348,23 +372,27 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
+/** A path relative to the working folder when it is below it, else absolute. */
+function shownPath(path: string): string {
+  const fromCwd = relative(Deno.cwd(), path);
+  return fromCwd.startsWith("..") ? path : fromCwd;
+}
+
+/** The exit code for an error that ended the CLI, after printing it (one line unless a bug). */
+function reportError(error: unknown, verbose: boolean): number {
+  if (error instanceof DOMException && error.name === "AbortError") return EXIT_INTERRUPTED;
+  const user = isUserError(error) || error instanceof RunLockBusyError;
+  if (!user || verbose) console.error(error);
+  if (user) console.error(`error: ${error.message}`);
+  return error instanceof ConfigError || error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
+}
+
 if (import.meta.main) {
   let code: number;
   try {
     code = await main(Deno.args);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof UsageError) {
-      console.error(`error: ${error.message}`);
-      code = EXIT_USAGE;
-    } else if (error instanceof RunLockBusyError) {
-      console.error(`error: ${error.message}`);
-      code = EXIT_FAILED;
-    } else if (error instanceof DOMException && error.name === "AbortError") {
-      code = EXIT_INTERRUPTED;
-    } else {
-      console.error(error);
-      code = EXIT_FAILED;
-    }
+    code = reportError(error, Deno.args.includes("--verbose") || Deno.args.includes("-v"));
   }
   Deno.exit(code);
 }

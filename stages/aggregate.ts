@@ -1,15 +1,16 @@
 /**
- * aggregate: reads every upstream evaluate cell (`evaluate[method=lora]`,
+ * aggregate (role `runs`): reads every evaluate cell wired to `runs` (`evaluate[method=lora]`,
  * `evaluate[method=lora,seed=1]`, …) and writes the metrics table (`metrics.md`, `metrics.json`,
- * `metrics.csv`) and `report.html` into its output directory. Inputs whose stage name is not
- * `evaluate` (before any `[…]`) are ignored.
+ * `metrics.csv`) and `report.html` into its output directory.
  *
  * Each evaluate output directory must hold:
  * - `metrics.json`: `{ "metrics": { … } }` with every key of `RUN_METRIC_KEYS` (lib/report):
  *   `rouge1`, `rouge2`, `rougeL` (F-measure 0..1), `rouge1Ci`, `rouge2Ci`, `rougeLCi`
  *   (`[low, high]`), `validationLoss`, `validationLossCurve` (number[] per epoch),
- *   `trainableParams`, `totalParams`, `trainSeconds`, `tokensPerSecond`, `peakTrainRssBytes`,
- *   `peakTrainTensorBytes`, `peakEvalRssBytes`, `peakEvalTensorBytes`, `evalSeconds`; optionally
+ *   `trainableParams`, `totalParams`, `trainSeconds`, `validationSeconds`, `checkpointSeconds`,
+ *   `tokensPerSecond`, `peakTrainRssBytes`, `peakTrainTensorBytes`, `peakEvalRssBytes`,
+ *   `peakEvalTensorBytes`, `evalSeconds`; `peakTrainDeviceBytes` and `peakEvalDeviceBytes` where
+ *   the backend has a device (webgpu); optionally
  *   `method` (string) and `seed` (integer), which must agree with the cell name when both say.
  * - `predictions.jsonl`: one `{"id","document","reference","prediction"}` object per line.
  *
@@ -24,6 +25,7 @@ import {
   computeVerdict,
   DEFAULT_REPORT_TITLE,
   DEFAULT_SAMPLE_COUNT,
+  DEVICE_FIELDS,
   EXAMPLE_SCORE_FIELDS,
   renderReportHtml,
   ReportInputError,
@@ -35,9 +37,8 @@ import {
 } from "../lib/report/mod.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 import { Params } from "../lib/stagekit/params.ts";
-
-/** Stage name (before any `[matrix values]`) of the inputs this stage reads. */
-const EVALUATE_STAGES = ["evaluate", "baseline"];
+import { neededFolders } from "../lib/stagekit/needs.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 
 /** The matrix values in a cell name: `evaluate[method=lora,seed=1]` → {method: "lora", seed: "1"}. */
 function cellValues(name: string): { base: string; values: Map<string, string> } {
@@ -119,7 +120,8 @@ async function readRun(cell: string, dir: string): Promise<RunMetrics> {
   const baseline = metrics.baseline === true;
   for (const key of RUN_METRIC_KEYS) {
     if (metrics[key] !== undefined) continue;
-    if (baseline && (BASELINE_OPTIONAL_FIELDS as readonly string[]).includes(key)) {
+    const optional = baseline ? [...BASELINE_OPTIONAL_FIELDS, ...DEVICE_FIELDS] : DEVICE_FIELDS;
+    if ((optional as readonly string[]).includes(key)) {
       metrics[key] = null;
     } else throw new ReportInputError(where, key, "missing");
   }
@@ -143,14 +145,12 @@ async function readRun(cell: string, dir: string): Promise<RunMetrics> {
 
 /** Runs the stage (see the module doc); returns headline figures per method, e.g. `rouge1.lora`. */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const title = params.string("title", DEFAULT_REPORT_TITLE);
   const sampleCount = params.integer("samples", DEFAULT_SAMPLE_COUNT, 0);
-  const cells = Object.entries(ctx.inputs).filter(([name]) =>
-    EVALUATE_STAGES.includes(cellValues(name).base)
-  );
+  const cells = neededFolders(ctx, "runs");
   if (cells.length === 0) {
-    throw new ReportInputError(ctx.stage, "needs", `must include the evaluate stage`);
+    throw new ConfigError("needs.runs", "missing: name the evaluate stages to tabulate");
   }
   const runs: RunMetrics[] = [];
   for (const [cell, dir] of cells) {
@@ -180,6 +180,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       if (value !== null) metrics[`${field}.${row.method}`] = value;
     }
   }
+  // The verdict's sentences, so the lock (and the README written from it) carries the conclusions.
+  for (const claim of verdict?.claims ?? []) metrics[`verdict.${claim.kind}`] = claim.text;
   for (const difference of verdict?.pairwise ?? []) {
     const name = `${difference.metric}.${difference.a}-${difference.b}`;
     metrics[name] = difference.difference;

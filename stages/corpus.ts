@@ -10,7 +10,8 @@
  */
 import { type Example, readExamples } from "../lib/data/mod.ts";
 import { buildCompactTokenizer, loadBaseTokenizer } from "../lib/tokenizer/mod.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import { tokenizerDir } from "../lib/stagekit/tokenized.ts";
 import {
   maxStreamVocab,
@@ -32,7 +33,7 @@ async function readSource(
   let duplicateIds = 0;
   for (const source of sources) {
     const path = source.string("path");
-    const { examples, report } = await readExamples(path, {
+    const { examples, report } = await readExamples(ctx.path(path), {
       documentField: source.string("text_field", "document"),
       summaryField: source.string("title_field", "summary"),
       idField: source.string("id_field", "id"),
@@ -56,10 +57,10 @@ async function readSource(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const template = params.string("template", defaultTemplate);
   if (!template.includes("{title}") || !template.includes("{text}")) {
-    throw new ParamError(ctx.stage, "template", "must contain {title} and {text}");
+    throw new ConfigError(params.key("template"), "must contain {title} and {text}");
   }
   const tokenizerParams = params.section("tokenizer");
   const metrics: Record<string, MetricValue> = {};
@@ -68,19 +69,18 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const seenIds = new Set<string>();
   const validation = await readSource(params.sections("validation"), seenIds, ctx);
   const train = await readSource(params.sections("train"), seenIds, ctx);
-  if (train.records.length === 0) throw new ParamError(ctx.stage, "train", "lists no source");
+  if (train.records.length === 0) throw new ConfigError(params.key("train"), "lists no source");
   const textOf = (e: Example) =>
     template.replaceAll("{title}", e.summary).replaceAll("{text}", e.document);
 
   const tokenizer = buildCompactTokenizer(
-    await loadBaseTokenizer(tokenizerParams.string("path")),
+    await loadBaseTokenizer(ctx.path(tokenizerParams.string("path"))),
     train.records.map(textOf),
     tokenizerParams.integer("compact_vocab", undefined, 1),
   );
   if (tokenizer.vocabSize > maxStreamVocab) {
-    throw new ParamError(
-      ctx.stage,
-      "tokenizer.compact_vocab",
+    throw new ConfigError(
+      params.key("tokenizer.compact_vocab"),
       `${tokenizer.vocabSize} tokens do not fit a uint16 stream (at most ${maxStreamVocab})`,
     );
   }

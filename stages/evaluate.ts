@@ -1,11 +1,15 @@
 /**
- * evaluate[method=…]: scores one method on the test split. For a tuned method it loads the base
+ * evaluate[method=…] (roles `tokenized`, `base`, `tuned`): scores one method on the test split. For a tuned method it loads the base
  * model and the trained adapter, generates a summary for every test example (batched, with the KV
  * cache; greedy unless `beams` > 1), scores ROUGE as rouge-score does with bootstrap confidence
  * intervals, computes the test loss, and writes `predictions.jsonl` with each example's scores.
  * Two baselines need no training and come from the same stage:
  * - `method: base` — the untuned base model in the same prompt format (its validation loss too);
  * - `method: lead` — the first `lead_words` words of the document (default 10), no model at all.
+ *
+ * `no_repeat_ngram: n` bans repeating any n-gram of prompt + summary, as Hugging Face's
+ * `no_repeat_ngram_size` does (beam search included); `no_repeat_generated_ngram: n` bans only
+ * repeats within the summary, so phrases may still be copied from the document.
  *
  * Its metrics carry the training figures too, so the aggregate reads one record per run (the
  * `RunMetrics` fields of lib/report); a baseline's record says `baseline: true` and has no training
@@ -14,14 +18,15 @@
  * @module
  */
 import { join } from "node:path";
-import { MemoryMeter } from "../lib/engine/mod.ts";
+import { MemoryMeter, type PeakMemory } from "../lib/engine/mod.ts";
 import { type CorpusRouge, corpusRouge, ROUGE_TYPES } from "../lib/eval/mod.ts";
 import { contextProblem, generate, type GPT2, loadCheckpoint } from "../lib/model/mod.ts";
 import { type AppliedMethod, loadTunedMethod } from "../lib/peft/mod.ts";
 import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
 import { type ForwardHooks, validationLossOf } from "../lib/train/mod.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import {
   labelsOf,
   readSplit,
@@ -29,8 +34,8 @@ import {
   tokenizerDir,
 } from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
-import { modelDirName } from "./pretrain.ts";
-import { adapterDirName } from "./train.ts";
+import { adapterDirName, modelDirName } from "../lib/stagekit/folders.ts";
+import { neededFolder } from "../lib/stagekit/needs.ts";
 
 /** Baseline methods: rows that involve no training. */
 const baselineMethods = ["lead", "base"] as const;
@@ -42,6 +47,8 @@ const carriedTrainMetrics = [
   "trainableParams",
   "totalParams",
   "trainSeconds",
+  "validationSeconds",
+  "checkpointSeconds",
   "tokensPerSecond",
   "peakTrainRssBytes",
   "peakTrainTensorBytes",
@@ -64,12 +71,15 @@ interface GenerationSettings {
   maxOutputTokens: number;
   batchSize: number;
   beams: number;
+  /** Hugging Face's `no_repeat_ngram_size`: n-grams of prompt + output never repeat. */
   noRepeatNgramSize: number;
+  /** The same ban over the generated tokens only (copying from the document stays possible). */
+  noRepeatGeneratedNgramSize: number;
   seed: number;
 }
 
 /** Generates a summary for every test example with `model` (+ the method's soft prompt, if any). */
-function generateSummaries(
+async function generateSummaries(
   ctx: StageContext,
   model: GPT2,
   method: ForwardHooks,
@@ -77,16 +87,15 @@ function generateSummaries(
   test: TokenizedExample[],
   settings: GenerationSettings,
   meter: MemoryMeter,
-): string[] {
+): Promise<string[]> {
   const prefix = method.prefix?.(1);
   const softTokens = prefix ? prefix.shape[1] : 0;
   const longest = Math.max(...test.map((e) => e.promptLength)) + settings.maxOutputTokens + 1;
   const problem = contextProblem(model.config, longest + softTokens);
   if (problem) {
     prefix?.dispose();
-    throw new ParamError(
-      ctx.stage,
-      "max_output_tokens",
+    throw new ConfigError(
+      "params.max_output_tokens",
       `the longest prompt (${longest - settings.maxOutputTokens - 1} tokens) + ` +
         `${settings.maxOutputTokens + 1} generated + ${softTokens} soft tokens: ${problem}`,
     );
@@ -98,14 +107,19 @@ function generateSummaries(
   const predictions = new Array<string>(test.length);
   for (let start = 0; start < order.length; start += settings.batchSize) {
     const batch = order.slice(start, start + settings.batchSize);
-    const newIds = generate(model, batch.map((i) => test[i].ids.slice(0, test[i].promptLength)), {
-      maxNew: settings.maxOutputTokens + 1,
-      eosId: tokenizer.eosId,
-      beams: settings.beams,
-      prefix,
-      seed: settings.seed,
-      noRepeatNgramSize: settings.noRepeatNgramSize,
-    });
+    const newIds = await generate(
+      model,
+      batch.map((i) => test[i].ids.slice(0, test[i].promptLength)),
+      {
+        maxNew: settings.maxOutputTokens + 1,
+        eosId: tokenizer.eosId,
+        beams: settings.beams,
+        prefix,
+        seed: settings.seed,
+        noRepeatNgramSize: settings.noRepeatNgramSize,
+        noRepeatGeneratedNgramSize: settings.noRepeatGeneratedNgramSize,
+      },
+    );
     batch.forEach((i, row) => predictions[i] = tokenizer.decode(newIds[row]).trim());
     meter.sample();
     ctx.progress(Math.min(start + settings.batchSize, order.length), order.length, "generating");
@@ -121,7 +135,7 @@ function summaryLoss(
   examples: TokenizedExample[],
   batchSize: number,
   padId: number,
-): number {
+): Promise<number> {
   return validationLossOf(
     model,
     method,
@@ -157,32 +171,20 @@ async function writePredictions(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const methodName = params.string("method");
   const baseline = (baselineMethods as readonly string[]).includes(methodName);
-  const tokenizeDir = ctx.inputs.tokenize;
-  const pretrainDir = ctx.inputs.pretrain;
-  // `train-lora`, or one cell of it such as `train-lora[seed=1]` when training is a seed matrix.
-  const trainStage = `train-${methodName}`;
-  const trainKey = Object.keys(ctx.inputs).find((name) =>
-    name === trainStage || name.startsWith(`${trainStage}[`)
-  );
-  if (!tokenizeDir || (methodName !== "lead" && !pretrainDir) || (!baseline && !trainKey)) {
-    throw new ParamError(
-      ctx.stage,
-      "needs",
-      baseline
-        ? `method ${methodName} needs the tokenize${
-          methodName === "base" ? " and pretrain" : ""
-        } stage`
-        : `must include tokenize, pretrain and train-${methodName}`,
-    );
-  }
+  const tokenizeDir = neededFolder(ctx, "tokenized", "the tokenized data");
+  const pretrainDir = methodName === "lead"
+    ? undefined
+    : neededFolder(ctx, "base", "the base model");
+  const trainDir = baseline ? undefined : neededFolder(ctx, "tuned", `the trained ${methodName}`);
   const settings: GenerationSettings = {
     maxOutputTokens: params.integer("max_output_tokens", undefined, 1),
     batchSize: params.integer("batch_size", 32, 1),
     beams: params.integer("beams", 1, 1),
     noRepeatNgramSize: params.integer("no_repeat_ngram", 0),
+    noRepeatGeneratedNgramSize: params.integer("no_repeat_generated_ngram", 0),
     seed: params.integer("seed", 0),
   };
   const limit = params.has("limit") ? params.integer("limit", undefined, 1) : undefined;
@@ -207,23 +209,21 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     const { metrics: engineMetrics } = await startEngine(params);
     Object.assign(metrics, engineMetrics);
     const tokenizer = await loadTokenizer(tokenizerDir(tokenizeDir));
-    const meter = new MemoryMeter();
     const model = await loadCheckpoint(join(pretrainDir!, modelDirName));
     let applied: AppliedMethod | null = null;
     if (!baseline) {
-      const trainDir = ctx.inputs[trainKey!];
-      const trained = JSON.parse(await Deno.readTextFile(join(trainDir, "metrics.json")));
+      const trained = JSON.parse(await Deno.readTextFile(join(trainDir!, "metrics.json")));
       const trainedMetrics: Record<string, MetricValue> = trained.metrics ?? trained;
       if (typeof trainedMetrics.seed === "number") metrics.seed = trainedMetrics.seed;
       for (const name of carriedTrainMetrics) {
         if (trainedMetrics[name] !== undefined) metrics[name] = trainedMetrics[name];
       }
-      applied = await loadTunedMethod(model, join(trainDir, adapterDirName));
+      applied = await loadTunedMethod(model, join(trainDir!, adapterDirName));
       applied.merge?.();
     } else {
       metrics.totalParams = model.parameterCount;
       const validation = await readSplit(tokenizeDir, "validation");
-      const validationLoss = summaryLoss(
+      const validationLoss = await summaryLoss(
         model,
         {},
         validation,
@@ -234,10 +234,16 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       metrics.validationLossCurve = [validationLoss];
     }
     const hooks: ForwardHooks = applied ?? {};
-    metrics.testLoss = summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
-    meter.sample();
-    predictions = generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
-    const peak = meter.stop();
+    // The same meter as training's, over the test-loss pass and generation (weights included).
+    const meter = new MemoryMeter();
+    let peak: PeakMemory;
+    try {
+      metrics.testLoss = await summaryLoss(model, hooks, test, settings.batchSize, tokenizer.eosId);
+      meter.sample();
+      predictions = await generateSummaries(ctx, model, hooks, tokenizer, test, settings, meter);
+    } finally {
+      peak = meter.stop();
+    }
     metrics.peakEvalRssBytes = peak.peakRssBytes;
     metrics.peakEvalTensorBytes = peak.peakTensorBytes;
     if (peak.peakDeviceBytes !== undefined) metrics.peakEvalDeviceBytes = peak.peakDeviceBytes;

@@ -7,7 +7,13 @@
  * @module
  */
 import { join } from "node:path";
-import { createGPT2, type GPT2, loadCheckpoint, saveCheckpoint } from "../lib/model/mod.ts";
+import {
+  createGPT2,
+  type GPT2,
+  gpt2Defaults,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "../lib/model/mod.ts";
 import { loadTokenizer, type Tokenizer } from "../lib/tokenizer/mod.ts";
 import {
   languageModelExamples,
@@ -15,17 +21,18 @@ import {
   parseTrainOptions,
   pretrain,
   streamBlocks,
-  type TokenizedExample,
+  type TrainingExample,
 } from "../lib/train/mod.ts";
 import { readTokenStream, streamFile } from "../lib/stagekit/token_stream.ts";
 import { startEngine } from "../lib/stagekit/engine.ts";
 import { trainMetrics, trainProgress } from "../lib/stagekit/metrics.ts";
-import { ParamError, Params } from "../lib/stagekit/params.ts";
+import { Params } from "../lib/stagekit/params.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import { readSplit, tokenizerDir } from "../lib/stagekit/tokenized.ts";
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
+import { modelDirName } from "../lib/stagekit/folders.ts";
+import { optionalNeededFolder } from "../lib/stagekit/needs.ts";
 
-/** Folder of the model inside a pretrain output folder. */
-export const modelDirName = "model";
 /** Width of the position buckets of `validationLossByPosition`. */
 const positionBucketTokens = 64;
 
@@ -34,7 +41,7 @@ async function corpusBlocks(
   dir: string,
   blockSize: number,
   validationBlocks: number,
-): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+): Promise<{ train: TrainingExample[]; validation: TrainingExample[] }> {
   const train = streamBlocks(await readTokenStream(streamFile(dir, "train")), blockSize);
   const validation = streamBlocks(await readTokenStream(streamFile(dir, "validation")), blockSize);
   return {
@@ -48,7 +55,7 @@ async function taskTextBlocks(
   dir: string,
   tokenizer: Tokenizer,
   blockSize: number,
-): Promise<{ train: TokenizedExample[]; validation: TokenizedExample[] }> {
+): Promise<{ train: TrainingExample[]; validation: TrainingExample[] }> {
   const textOf = async (split: "train" | "validation") =>
     (await readSplit(dir, split)).flatMap((e) => [
       tokenizer.encode(e.document),
@@ -62,14 +69,14 @@ async function taskTextBlocks(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const modelParams = params.section("model");
   const seed = params.integer("seed", 0);
   const { engine, metrics: engineMetrics } = await startEngine(params);
-  const tokenizeDir = ctx.inputs.tokenize;
-  const corpusDir = ctx.inputs.corpus;
+  const tokenizeDir = optionalNeededFolder(ctx, "tokenized");
+  const corpusDir = optionalNeededFolder(ctx, "corpus");
   if (!tokenizeDir && !corpusDir) {
-    throw new ParamError(ctx.stage, "needs", "must include the tokenize or the corpus stage");
+    throw new ConfigError("needs", "must give the role tokenized (task data) or corpus");
   }
   const tokenizer = await loadTokenizer(tokenizerDir((corpusDir ?? tokenizeDir)!));
   const outModel = join(ctx.outDir, modelDirName);
@@ -78,11 +85,10 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const path = modelParams.optionalString("path");
   let model: GPT2;
   if (path) {
-    model = await loadCheckpoint(path);
+    model = await loadCheckpoint(ctx.path(path));
     if (model.config.vocabSize < tokenizer.vocabSize) {
-      throw new ParamError(
-        ctx.stage,
-        "model.path",
+      throw new ConfigError(
+        params.key("model.path"),
         `${path} has vocab_size ${model.config.vocabSize} but the tokenizer has ${tokenizer.vocabSize} tokens`,
       );
     }
@@ -95,15 +101,17 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       nEmbd: modelParams.integer("n_embd", undefined, 1),
       nPositions: modelParams.integer("n_positions", undefined, 2),
       vocabSize: tokenizer.vocabSize,
-      layerNormEpsilon: modelParams.number("layer_norm_epsilon", 1e-5),
-      activationFunction: modelParams.string("activation_function", "gelu_new"),
-      dropout: modelParams.number("dropout", 0),
+      layerNormEpsilon: modelParams.number("layer_norm_epsilon", gpt2Defaults.layerNormEpsilon),
+      activationFunction: modelParams.string(
+        "activation_function",
+        gpt2Defaults.activationFunction,
+      ),
+      dropout: modelParams.number("dropout", gpt2Defaults.dropout),
     }, seed);
     const blockSize = params.integer("block_size", undefined, 2);
     if (blockSize > model.config.nPositions) {
-      throw new ParamError(
-        ctx.stage,
-        "block_size",
+      throw new ConfigError(
+        params.key("block_size"),
         `${blockSize} exceeds the model's n_positions ${model.config.nPositions}`,
       );
     }
@@ -111,7 +119,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       ? await corpusBlocks(corpusDir, blockSize, params.integer("validation_blocks", 0))
       : await taskTextBlocks(tokenizeDir!, tokenizer, blockSize);
     const options = {
-      ...parseTrainOptions(params.section("training").raw(), `${ctx.stage}.params.training`),
+      ...parseTrainOptions(params.section("training").raw(), params.key("training")),
       seed,
       padId: tokenizer.eosId,
     };
@@ -123,11 +131,16 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       checkpointDir: ctx.checkpointDir,
       progress: trainProgress(ctx.progress),
       threads: engine.threads,
+      log: ctx.log,
     });
     model.config.trainedContext = blockSize;
     const fullBlocks = validation.filter((e) => e.ids.length === blockSize);
     if (fullBlocks.length > 0) {
-      metrics.validationLossByPosition = lossByPosition(model, fullBlocks, positionBucketTokens);
+      metrics.validationLossByPosition = await lossByPosition(
+        model,
+        fullBlocks,
+        positionBucketTokens,
+      );
       metrics.positionBucketTokens = positionBucketTokens;
     }
     metrics.trainTokenCurve = result.validationSteps.map((step) =>

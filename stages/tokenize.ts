@@ -33,11 +33,12 @@ import {
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 
 async function readSplitExamples(
+  ctx: StageContext,
   data: Params,
   split: Split,
 ): Promise<{ examples: Example[]; report: DataReport }> {
   const oneFile = data.optionalString("file");
-  const path = oneFile ?? data.string(split);
+  const path = ctx.path(oneFile ?? data.string(split));
   const limit = data.has(`limit_${split}`)
     ? data.integer(`limit_${split}`, undefined, 1)
     : undefined;
@@ -54,7 +55,7 @@ async function readSplitExamples(
 
 /** Runs the stage (see the module doc). */
 export async function run(ctx: StageContext): Promise<StageResult> {
-  const params = new Params(ctx.stage, ctx.params);
+  const params = new Params(ctx.params);
   const data = params.section("data");
   const tokenizerParams = params.section("tokenizer");
   const budgets = {
@@ -66,7 +67,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
 
   const splits = new Map<Split, Example[]>();
   for (const split of splitNames) {
-    const { examples, report } = await readSplitExamples(data, split);
+    const { examples, report } = await readSplitExamples(ctx, data, split);
     if (examples.length === 0) {
       throw new Error(`${report.file}: no examples for the ${split} split`);
     }
@@ -81,7 +82,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     }
   }
 
-  const tokenizerPath = tokenizerParams.string("path");
+  const tokenizerPath = ctx.path(tokenizerParams.string("path"));
   const compactSize = tokenizerParams.integer("compact_vocab", 0);
   const outTokenizer = tokenizerDir(ctx.outDir);
   let tokenizer: Tokenizer;

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./engine_assert.ts";
+import { assertEquals, assertThrows } from "./asserts.ts";
 import {
   type CaseResult,
   compareWithTorch,

@@ -15,7 +15,7 @@ import {
 } from "../lib/cache/mod.ts";
 import { loadPipeline } from "../lib/dag/mod.ts";
 import { openStatCache, Planner } from "../lib/run/mod.ts";
-import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals } from "./asserts.ts";
 import { makeProject, runCli } from "./fake_stages/project.ts";
 
 Deno.test("hash: file hash equals the SHA-256 of its bytes, across chunk boundaries", async () => {
@@ -55,7 +55,7 @@ Deno.test("stat cache: an unchanged file is not reread; a changed one is, after 
   await Deno.writeTextFile(file, "two\n");
   const changed = await second.hashFile(file);
   assertEquals(second.hashedFiles, 1);
-  assertOk(changed !== hash);
+  assert(changed !== hash);
   assertEquals(changed, sha256Hex("two\n"));
 });
 
@@ -85,8 +85,8 @@ Deno.test("code hash: follows local imports, records pinned packages, ignores ty
 
   await Deno.writeTextFile(join(dir, "lib/g.ts"), "export const g = 2;\n");
   const transitiveChanged = await new CodeHasher(dir, stats).fingerprint("stages/s.ts");
-  assertOk(transitiveChanged.hash !== before.hash);
-  assertOk(transitiveChanged.files["lib/g.ts"] !== before.files["lib/g.ts"]);
+  assert(transitiveChanged.hash !== before.hash);
+  assert(transitiveChanged.files["lib/g.ts"] !== before.files["lib/g.ts"]);
 });
 
 Deno.test("store: output is content-addressed, read-only, and identical outputs share one folder", async () => {
@@ -102,7 +102,7 @@ Deno.test("store: output is content-addressed, read-only, and identical outputs 
   const expected = await hashTree(first);
   const hash = await commitOutput(cache, first);
   assertEquals(hash, expected);
-  assertOk(hasOutput(cache, hash));
+  assert(hasOutput(cache, hash));
   assertEquals(await listFiles(outputPath(cache, hash)), ["metrics.json", "sub/model.txt"]);
   const mode = (await Deno.stat(join(outputPath(cache, hash), "sub/model.txt"))).mode! & 0o777;
   assertEquals(mode, 0o444);
@@ -115,8 +115,8 @@ Deno.test("store: output is content-addressed, read-only, and identical outputs 
   } catch {
     tempGone = true;
   }
-  assertOk(tempGone);
-  assertOk((await commitOutput(cache, await makeOutput("other"))) !== hash);
+  assert(tempGone);
+  assert((await commitOutput(cache, await makeOutput("other"))) !== hash);
 });
 
 Deno.test("lock file: written atomically as readable JSON and read back", async () => {
@@ -137,7 +137,7 @@ Deno.test("lock file: written atomically as readable JSON and read back", async 
   };
   await writeLock(path, { version: 1, stages: { b: entry, a: entry } }, ["a", "b"]);
   const text = await Deno.readTextFile(path);
-  assertOk(text.indexOf('"a"') < text.indexOf('"b"'));
+  assert(text.indexOf('"a"') < text.indexOf('"b"'));
   assertEquals((await readLock(path)).stages.a, entry);
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["pipeline.lock"]);
 });

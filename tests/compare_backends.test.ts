@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./engine_assert.ts";
+import { assert, assertEquals } from "./asserts.ts";
 import type { LockEntry, LockFile } from "../lib/cache/mod.ts";
 import type { MetricValue } from "../lib/run/types.ts";
 import {

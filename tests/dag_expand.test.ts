@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { ConfigError, loadPipeline, parsePipeline, withUpstream } from "../lib/dag/mod.ts";
-import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals } from "./asserts.ts";
 
 const root = Deno.makeTempDirSync({ prefix: "peftlab-dag-" });
 Deno.mkdirSync(join(root, "stages"));
@@ -62,7 +62,7 @@ stages:
     params: { seed: "\${matrix.seed}" }
 `);
   assertEquals(pipeline.order.length, 6);
-  assertOk(pipeline.stages.has("e[method=full,seed=2]"));
+  assert(pipeline.stages.has("e[method=full,seed=2]"));
   // a whole-string reference keeps the number type
   assertEquals(pipeline.stages.get("e[method=lora,seed=1]")!.params, { seed: 1 });
 });
@@ -109,7 +109,7 @@ Deno.test("graph: topological order puts every stage after what it needs", () =>
   const position = new Map(pipeline.order.map((name, i) => [name, i]));
   assertEquals(pipeline.order.length, 9);
   for (const spec of pipeline.stages.values()) {
-    for (const need of spec.needs) assertOk(position.get(need)! < position.get(spec.name)!);
+    for (const need of spec.needs) assert(position.get(need)! < position.get(spec.name)!);
   }
   assertEquals(pipeline.graph.order, 9);
   assertEquals(withUpstream(pipeline.stages, pipeline.order, ["evaluate[method=lora]"]), [
@@ -155,8 +155,8 @@ async function assertRejects(fn: () => Promise<unknown>, message: string) {
   try {
     await fn();
   } catch (error) {
-    assertOk(error instanceof ConfigError, String(error));
-    assertOk(error.message.includes(message), error.message);
+    assert(error instanceof ConfigError, String(error));
+    assert(error.message.includes(message), error.message);
     return;
   }
   throw new Error("expected a ConfigError");

@@ -1,4 +1,4 @@
-import { assertEquals, assertIncludes, assertOk, assertThrowsWith } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes, assertThrowsWith } from "./asserts.ts";
 import { join } from "node:path";
 import { ConfigError, parsePipeline } from "../lib/dag/mod.ts";
 
@@ -86,9 +86,9 @@ const BAD_FILES: BadCase[] = [
     key: "stages.a.params",
   },
   {
-    name: "needs is a string, not a list",
+    name: "needs is a string, not a list or a mapping of roles",
     yaml: "stages:\n  a: { uses: stages/write.ts }\n  b: { uses: stages/write.ts, needs: a }\n",
-    message: "expected a list of strings",
+    message: "expected a list of stages or a mapping of roles to stages",
     line: 3,
     column: 38,
     key: "stages.b.needs",
@@ -270,7 +270,7 @@ for (const bad of BAD_FILES) {
     const error = configError(bad.yaml);
     assertIncludes(error.message, bad.message);
     assertEquals([error.line, error.column], [bad.line, bad.column], error.message);
-    assertOk(error.message.startsWith(`${error.file}:${bad.line}:${bad.column}: `), error.message);
+    assert(error.message.startsWith(`${error.file}:${bad.line}:${bad.column}: `), error.message);
     if (bad.key !== undefined) assertEquals(error.key, bad.key);
   });
 }

@@ -1,11 +1,11 @@
 import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import {
   formatExample,
-  IGNORED_LABEL,
   type PromptTokenizer,
   TemplateError,
   tokenLengthStatistics,
 } from "../lib/data/mod.ts";
+import { ignoreLabel } from "../lib/util/labels.ts";
 
 /** Stand-in tokenizer: one token per character (its code point); end-of-text is 0. */
 const characterTokenizer: PromptTokenizer = {
@@ -26,7 +26,7 @@ Deno.test("format: default template gives document, TL;DR cue, summary and end-o
   equal(formatted.labels.length, formatted.ids.length);
   deepStrictEqual(
     formatted.labels.slice(0, formatted.promptLength),
-    formatted.promptIds.map(() => IGNORED_LABEL),
+    formatted.promptIds.map(() => ignoreLabel),
   );
   equal(characterTokenizer.decode(formatted.labels.slice(formatted.promptLength)), " Title<eos>");
   equal(formatted.documentTokens, 9);

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { stagesWith } from "./fake_stages/project.ts";
 import {
   describeRun,
@@ -49,6 +49,8 @@ Deno.test("e2e smoke pipeline: a broken JSONL row fails tokenize with file:line,
     assertEquals(run.code, 1, describeRun(run));
     assertIncludes(run.stdout + run.stderr, `${trainFile}:${brokenLine}`);
     assertIncludes(run.stdout, `${file}: 0 ran, 0 fresh, 1 failed`);
+    // A user's mistake, not a crash: no stack trace (it is in the stage log).
+    assert(!/^\s+at /m.test(run.stdout + run.stderr), describeRun(run));
 
     const json = await runPipelineCli(["--file", file, "--json"]);
     assertEquals(json.code, 1, describeRun(json));
@@ -58,7 +60,7 @@ Deno.test("e2e smoke pipeline: a broken JSONL row fails tokenize with file:line,
     assertIncludes(failure?.error ?? "", `${trainFile}:${brokenLine}`);
 
     const lock = await readLock(file);
-    assertOk(!lock?.stages?.tokenize, "the lock must not record a failed stage");
+    assert(!lock?.stages?.tokenize, "the lock must not record a failed stage");
     assertEquals(await entries(join(workspace.cacheDir, "outputs")), []);
     assertEquals(await entries(join(workspace.cacheDir, "runs")), []);
     for (const published of ["metrics.md", "metrics.json", "metrics.csv", "report.html"]) {

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RunEvent } from "../lib/run/progress.ts";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { stagesWith } from "./fake_stages/project.ts";
 import {
   baseModelParams,
@@ -109,12 +109,12 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
 
         for (const name of PUBLISHED) {
           const info = await Deno.stat(join(a.cacheDir, name));
-          assertOk(info.isFile && info.size > 0, `${name} is not published to the cache root`);
+          assert(info.isFile && info.size > 0, `${name} is not published to the cache root`);
         }
         const table = await Deno.readTextFile(join(a.cacheDir, "metrics.md"));
         assertIncludes(run.stdout, table.trim());
         const html = await Deno.readTextFile(join(a.cacheDir, "report.html"));
-        assertOk(html.trimStart().toLowerCase().startsWith("<!doctype html>"), "report.html");
+        assert(html.trimStart().toLowerCase().startsWith("<!doctype html>"), "report.html");
         for (const method of METHODS) assertIncludes(html, method);
 
         const published = JSON.parse(await Deno.readTextFile(join(a.cacheDir, "metrics.json"))) as {
@@ -134,7 +134,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
 
         const csv = (await Deno.readTextFile(join(a.cacheDir, "metrics.csv"))).trim().split("\n");
         const column = csv[0].split(",").indexOf("trainableParams.mean");
-        assertOk(column >= 0, `metrics.csv has no trainableParams.mean column: ${csv[0]}`);
+        assert(column >= 0, `metrics.csv has no trainableParams.mean column: ${csv[0]}`);
         assertEquals(csv.length, 1 + METHODS.length + BASELINES.length);
         for (const line of csv.slice(1)) {
           const fields = line.split(",");
@@ -143,7 +143,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         }
 
         coldLockA = await readLock(fileA);
-        assertOk(coldLockA, "no lock file after a successful run");
+        assert(coldLockA, "no lock file after a successful run");
         assertEquals(Object.keys(coldLockA.stages).sort(), [...cells].sort());
         // Each train stage counts its own model: the totals differ by exactly the added weights.
         const vocabSize = coldLockA.stages.tokenize.metrics.vocabSize as number;
@@ -170,7 +170,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         outline(run.events),
         sorted(cells.map((cell) => `skip ${cell} (fresh)`)),
       );
-      assertOk(run.seconds < NO_OP_LIMIT_SECONDS, `the no-op run took ${run.seconds} s`);
+      assert(run.seconds < NO_OP_LIMIT_SECONDS, `the no-op run took ${run.seconds} s`);
     });
 
     await t.step(
@@ -222,13 +222,13 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         console.log(`second cold run: ${run.seconds.toFixed(1)} s wall`);
         assertEquals(run.code, 0, describeRun(run));
         assertEquals(sorted(stagesWith(run, "finish")), sorted(cells));
-        assertOk(coldLockA, "step 1 recorded no lock to compare with");
+        assert(coldLockA, "step 1 recorded no lock to compare with");
         const lockB = await readLock(fileB);
-        assertOk(lockB, "no lock file after the second cold run");
+        assert(lockB, "no lock file after the second cold run");
         for (const cell of cells) {
           const first = withoutMetrics(coldLockA.stages[cell].metrics, MACHINE_METRICS);
           const second = withoutMetrics(lockB.stages[cell].metrics, MACHINE_METRICS);
-          assertOk(Object.keys(first).length > 0, `${cell}: nothing left to compare`);
+          assert(Object.keys(first).length > 0, `${cell}: nothing left to compare`);
           assertEquals(second, first, `${cell}: metrics differ between two cold runs`);
         }
 
@@ -241,7 +241,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
           comparisons: unknown[];
         };
         assertEquals([verdict.event, verdict.drifted], ["repro", false]);
-        assertOk(verdict.comparisons.length > 0, "repro compared nothing");
+        assert(verdict.comparisons.length > 0, "repro compared nothing");
       },
     );
 
@@ -271,7 +271,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
             if (step !== undefined && step >= 4) break;
             await sleep(25);
           }
-          assertOk(!exited, "the run ended before train-full wrote its second checkpoint");
+          assert(!exited, "the run ended before train-full wrote its second checkpoint");
           // The CLI alone, as the OOM killer or `kill -9 <pid>` would: its stage worker must notice.
           Deno.kill(victim.pid, "SIGKILL");
           const killed = await victimOutput;
@@ -293,7 +293,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
           assertEquals(dirs.length, 1, "one train-full checkpoint folder after the kill");
           stepAtKill = await checkpointStep(dirs[0]);
           const lockAfterKill = await readLock(killFile);
-          assertOk(!lockAfterKill?.stages["train-full"], "a killed stage must not reach the lock");
+          assert(!lockAfterKill?.stages["train-full"], "a killed stage must not reach the lock");
         } finally {
           try {
             Deno.kill(-victim.pid, "SIGKILL");
@@ -305,12 +305,12 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         assertEquals(resumed.code, 0, describeRun(resumed));
         assertEquals(stagesWith(resumed, "start"), ["train-full"]);
         const resumedMetrics = resumed.events.find((e) => e.event === "finish")!.metrics!;
-        assertOk(stepAtKill !== undefined && stepAtKill > 0, `checkpoint step ${stepAtKill}`);
+        assert(stepAtKill !== undefined && stepAtKill > 0, `checkpoint step ${stepAtKill}`);
         console.log(
           `killed at checkpoint step ${stepAtKill}; resumed from ${resumedMetrics.resumedFromStep}; ${resumedMetrics.steps} steps`,
         );
         assertEquals(resumedMetrics.resumedFromStep, stepAtKill);
-        assertOk(
+        assert(
           (resumedMetrics.steps as number) > stepAtKill,
           "the kill came after the last step",
         );

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assert, assertEquals, assertRejects } from "./engine_assert.ts";
+import { assert, assertEquals, assertRejects } from "./asserts.ts";
 import { BackendError, type BackendName, initEngine, loadBlas } from "../lib/engine/mod.ts";
 
 Deno.test("initEngine: cpu and wasm start and report what is in use", async () => {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assert } from "./engine_assert.ts";
+import { assert } from "./asserts.ts";
 import { geluNew, initEngine, layerNorm, loadBlas } from "../lib/engine/mod.ts";
 import { compositeGeluNew, compositeLayerNorm } from "../lib/engine/fused.ts";
 import { freshSeed, randomNormal, seededRandom, worstError } from "./engine_reference.ts";

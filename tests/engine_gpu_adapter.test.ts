@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects } from "./engine_assert.ts";
+import { assert, assertEquals, assertRejects } from "./asserts.ts";
 import {
   adapterMetrics,
   BackendError,

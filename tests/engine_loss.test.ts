@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assert, assertAlmostEquals, assertEquals, assertThrows } from "./engine_assert.ts";
+import { assert, assertAlmostEquals, assertEquals, assertThrows } from "./asserts.ts";
 import { initEngine, loadBlas, sparseSoftmaxCrossEntropy } from "../lib/engine/mod.ts";
 import { compositeSparseSoftmaxCrossEntropy } from "../lib/engine/loss.ts";
 import {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assert } from "./engine_assert.ts";
+import { assert } from "./asserts.ts";
 import { initEngine } from "../lib/engine/mod.ts";
 import { freshSeed, randomNormal, seededRandom, worstError } from "./engine_reference.ts";
 

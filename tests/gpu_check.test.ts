@@ -1,4 +1,4 @@
-import { assertEquals } from "./engine_assert.ts";
+import { assertEquals } from "./asserts.ts";
 import { errorLines } from "../scripts/gpu_check.ts";
 import { runGroup } from "../scripts/smoke_run.ts";
 

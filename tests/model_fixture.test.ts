@@ -88,9 +88,9 @@ for (const backend of ["cpu", "wasm"] as const) {
     await initEngine({ backend, threads: 1 });
     const model = await loadCheckpoint(fixtureDir);
     for (const c of generateCases) {
-      assertEquals(generate(model, [c.prompt_ids], { maxNew: c.max_new }), [c.new_ids]);
+      assertEquals(await generate(model, [c.prompt_ids], { maxNew: c.max_new }), [c.new_ids]);
     }
-    const batched = generate(model, generateCases.map((c) => c.prompt_ids), {
+    const batched = await generate(model, generateCases.map((c) => c.prompt_ids), {
       maxNew: Math.max(...generateCases.map((c) => c.max_new)),
     });
     assertEquals(batched, generateCases.map((c) => c.new_ids));

@@ -3,6 +3,7 @@ import {
   deepStrictEqual as assertEquals,
   notDeepStrictEqual,
   ok as assert,
+  rejects,
   throws,
 } from "node:assert/strict";
 import { initEngine } from "../lib/engine/mod.ts";
@@ -12,9 +13,10 @@ import {
   type GPT2,
   type GPT2Config,
   KVCache,
-  linearLayerNames,
+  linearLayers,
   lmLoss,
   ModelInputError,
+  parameterShapes,
 } from "../lib/model/mod.ts";
 import { dropoutKeepingMask } from "../lib/model/gpt2.ts";
 
@@ -227,11 +229,24 @@ Deno.test("forward: a soft prompt equal to token embeddings gives the logits of 
   dispose(model);
 });
 
+Deno.test("shapes: n_inner sets the MLP width in the one layer table, and the model follows it", () => {
+  const config = { ...tinyConfig, nInner: 20 };
+  const shapes = parameterShapes(config);
+  assertEquals(shapes.get("h.0.mlp.c_fc.weight"), [8, 20]);
+  assertEquals(shapes.get("h.1.mlp.c_proj.weight"), [20, 8]);
+  assertEquals(linearLayers(shapes).get("h.1.mlp.c_proj"), { inFeatures: 20, outFeatures: 8 });
+  assertEquals(parameterShapes(tinyConfig).get("h.0.mlp.c_fc.weight"), [8, 32]); // 4·n_embd
+  const model = roughModel(config);
+  for (const [name, shape] of shapes) assertEquals(model.param(name).shape, shape, name);
+  assertEquals(logits(model, [[1, 2, 3]]).length, 3 * tinyConfig.vocabSize);
+  dispose(model);
+});
+
 Deno.test("forward: linearWrappers replace exactly the named layer", () => {
   const model = roughModel();
   const ids = [[1, 2, 3]];
   const base = logits(model, ids);
-  assertEquals(linearLayerNames(tinyConfig).length, 8);
+  assertEquals(linearLayers(parameterShapes(tinyConfig)).size, 8);
   const seen: number[][] = [];
   model.linearWrappers.set("h.1.mlp.c_fc", (x, layer) => {
     seen.push(x.shape);
@@ -284,7 +299,7 @@ Deno.test("forward: KV cache in chunks gives the logits of one full pass", () =>
   dispose(model);
 });
 
-Deno.test("forward + lmLoss gradients: the tensor count does not grow across steps", () => {
+Deno.test("forward + lmLoss gradients: the tensor count does not grow across steps", async () => {
   const model = roughModel();
   const ids = tf.tensor2d([[1, 2, 3, 4]], undefined, "int32");
   const step = () => {
@@ -296,8 +311,8 @@ Deno.test("forward + lmLoss gradients: the tensor count does not grow across ste
   step();
   const before = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) step();
-  generate(model, [[1, 2], [3]], { maxNew: 3, beams: 2 });
-  generate(model, [[1, 2], [3]], { maxNew: 3, temperature: 1, seed: 1 });
+  await generate(model, [[1, 2], [3]], { maxNew: 3, beams: 2 });
+  await generate(model, [[1, 2], [3]], { maxNew: 3, temperature: 1, seed: 1 });
   assertEquals(tf.memory().numTensors, before);
   ids.dispose();
   dispose(model);
@@ -315,49 +330,49 @@ function naiveGreedy(model: GPT2, prompt: number[], maxNew: number): number[] {
   return sequence.slice(prompt.length);
 }
 
-Deno.test("generate: KV-cache greedy equals full recomputation, batched prompts of different lengths", () => {
+Deno.test("generate: KV-cache greedy equals full recomputation, batched prompts of different lengths", async () => {
   const model = roughModel({ ...tinyConfig, vocabSize: 50 });
   const prompts = [[1, 2, 3, 4, 5], [7], [9, 8, 7]];
   const wanted = prompts.map((p) => naiveGreedy(model, p, 8));
-  assertEquals(generate(model, prompts, { maxNew: 8 }), wanted);
-  assertEquals(generate(model, [prompts[1]], { maxNew: 8 }), [wanted[1]]);
+  assertEquals(await generate(model, prompts, { maxNew: 8 }), wanted);
+  assertEquals(await generate(model, [prompts[1]], { maxNew: 8 }), [wanted[1]]);
   dispose(model);
 });
 
-Deno.test("generate: a shared soft prompt is honoured in every batched row", () => {
+Deno.test("generate: a shared soft prompt is honoured in every batched row", async () => {
   const model = roughModel({ ...tinyConfig, vocabSize: 50 });
   const prefix = tf.tidy(() =>
     tf.expandDims(tf.gather(model.param("wte.weight"), tf.tensor1d([4, 4, 9], "int32")), 0)
   ) as tf.Tensor3D;
   const prompts = [[1, 2], [30, 31, 32, 33]];
   const wanted = prompts.map((p) => naiveGreedy(model, [4, 4, 9, ...p], 6));
-  assertEquals(generate(model, prompts, { maxNew: 6, prefix }), wanted);
+  assertEquals(await generate(model, prompts, { maxNew: 6, prefix }), wanted);
   prefix.dispose();
   dispose(model);
 });
 
-Deno.test("generate: eos stops a row and is not returned", () => {
+Deno.test("generate: eos stops a row and is not returned", async () => {
   const model = roughModel({ ...tinyConfig, vocabSize: 50 });
-  const free = generate(model, [[1, 2, 3]], { maxNew: 8 })[0];
+  const free = (await generate(model, [[1, 2, 3]], { maxNew: 8 }))[0];
   const eosId = free[3];
-  const stopped = generate(model, [[1, 2, 3]], { maxNew: 8, eosId })[0];
+  const stopped = (await generate(model, [[1, 2, 3]], { maxNew: 8, eosId }))[0];
   assertEquals(stopped, free.slice(0, free.indexOf(eosId)));
   dispose(model);
 });
 
-Deno.test("generate: sampling is reproducible per seed; tiny top-p is greedy; beam search beats greedy on log-probability", () => {
+Deno.test("generate: sampling is reproducible per seed; tiny top-p is greedy; beam search beats greedy on log-probability", async () => {
   const model = roughModel({ ...tinyConfig, vocabSize: 50 });
   const prompts = [[1, 2, 3], [4]];
-  const a = generate(model, prompts, { maxNew: 10, temperature: 1.5, seed: 11 });
-  assertEquals(generate(model, prompts, { maxNew: 10, temperature: 1.5, seed: 11 }), a);
-  notDeepStrictEqual(generate(model, prompts, { maxNew: 10, temperature: 1.5, seed: 12 }), a);
-  const greedy = generate(model, prompts, { maxNew: 10 });
+  const a = await generate(model, prompts, { maxNew: 10, temperature: 1.5, seed: 11 });
+  assertEquals(await generate(model, prompts, { maxNew: 10, temperature: 1.5, seed: 11 }), a);
+  notDeepStrictEqual(await generate(model, prompts, { maxNew: 10, temperature: 1.5, seed: 12 }), a);
+  const greedy = await generate(model, prompts, { maxNew: 10 });
   assertEquals(
-    generate(model, prompts, { maxNew: 10, temperature: 1, topP: 1e-6, seed: 3 }),
+    await generate(model, prompts, { maxNew: 10, temperature: 1, topP: 1e-6, seed: 3 }),
     greedy,
   );
-  assertEquals(generate(model, prompts, { maxNew: 10, beams: 1 }), greedy);
-  const beam = generate(model, prompts, { maxNew: 10, beams: 4 });
+  assertEquals(await generate(model, prompts, { maxNew: 10, beams: 1 }), greedy);
+  const beam = await generate(model, prompts, { maxNew: 10, beams: 4 });
   const logProb = (prompt: number[], continuation: number[]) => {
     const sequence = [...prompt, ...continuation];
     const all = logits(model, [sequence]);
@@ -378,15 +393,15 @@ Deno.test("generate: sampling is reproducible per seed; tiny top-p is greedy; be
   dispose(model);
 });
 
-Deno.test("generate: rejects out-of-vocabulary ids and too-long requests with a clear error", () => {
+Deno.test("generate: rejects out-of-vocabulary ids and too-long requests with a clear error", async () => {
   const model = roughModel();
-  throws(() => generate(model, [[1, 11]], { maxNew: 2 }), /token id 11 outside \[0, 11\)/);
-  throws(() => generate(model, [[1, 2]], { maxNew: 30 }), /exceed n_positions 24/);
-  throws(() => generate(model, [[]], { maxNew: 2 }), /prompt 0 is empty/);
+  await rejects(() => generate(model, [[1, 11]], { maxNew: 2 }), /token id 11 outside \[0, 11\)/);
+  await rejects(() => generate(model, [[1, 2]], { maxNew: 30 }), /exceed n_positions 24/);
+  await rejects(() => generate(model, [[]], { maxNew: 2 }), /prompt 0 is empty/);
   dispose(model);
 });
 
-Deno.test("generate: 16 prompts × 32 new tokens on a ~1M-parameter model take seconds", () => {
+Deno.test("generate: 16 prompts × 32 new tokens on a ~1M-parameter model take seconds", async () => {
   const config = {
     ...tinyConfig,
     nLayer: 4,
@@ -402,14 +417,14 @@ Deno.test("generate: 16 prompts × 32 new tokens on a ~1M-parameter model take s
     (_, i) => Array.from({ length: 20 + i }, (_, j) => (i * 31 + j * 7) % 1000),
   );
   const started = performance.now();
-  const out = generate(model, prompts, { maxNew: 32 });
+  const out = await generate(model, prompts, { maxNew: 32 });
   const seconds = (performance.now() - started) / 1000;
   assert(out.every((row) => row.length === 32));
   assert(seconds < 20, `took ${seconds.toFixed(1)} s`);
   dispose(model);
 });
 
-Deno.test("generate: top-p sampling only draws from the nucleus of the temperature-scaled distribution", () => {
+Deno.test("generate: top-p sampling only draws from the nucleus of the temperature-scaled distribution", async () => {
   const model = roughModel({ ...tinyConfig, vocabSize: 50 });
   const prompt = [3, 1, 4];
   const temperature = 0.7;
@@ -430,7 +445,7 @@ Deno.test("generate: top-p sampling only draws from the nucleus of the temperatu
   assert(nucleus.size > 1 && nucleus.size < 50, `nucleus of ${nucleus.size}`);
   const drawn = new Set<number>();
   for (let seed = 0; seed < 40; seed++) {
-    const [[id]] = generate(model, [prompt], { maxNew: 1, temperature, topP, seed });
+    const [[id]] = await generate(model, [prompt], { maxNew: 1, temperature, topP, seed });
     assert(nucleus.has(id), `seed ${seed} drew ${id} outside the nucleus`);
     drawn.add(id);
   }

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 
 Deno.test("cli --json: start/finish events carry reason, duration and metrics", async () => {
@@ -18,7 +18,7 @@ stages:
   assertEquals(start.reason, "never run");
   const finishB = run.events.find((e) => e.event === "finish" && e.stage === "b")!;
   assertEquals(finishB.metrics!.value, 5);
-  assertOk(typeof finishB.duration_s === "number" && finishB.duration_s >= 0);
+  assert(typeof finishB.duration_s === "number" && finishB.duration_s >= 0);
   // every stdout line is one JSON object
   for (const line of run.stdout.trim().split("\n")) JSON.parse(line);
   const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
@@ -119,9 +119,9 @@ stages:
   assertEquals(drift.code, 1);
   assertIncludes(drift.stdout, "stage  metric");
   assertIncludes(drift.stdout, "r      noise");
-  assertOk(!/^r\s+count/m.test(drift.stdout), "integer metrics that match are not listed");
+  assert(!/^r\s+count/m.test(drift.stdout), "integer metrics that match are not listed");
   const kept = /kept in (\S+)/.exec(drift.stdout)![1];
-  assertOk((await Deno.stat(join(kept, "logs/r.log"))).isFile);
+  assert((await Deno.stat(join(kept, "logs/r.log"))).isFile);
   await Deno.remove(kept, { recursive: true });
   const ignored = await runCli(noisy, ["repro", "--ignore-metric", "no?se"]);
   assertEquals(ignored.code, 0, ignored.stdout);
@@ -167,16 +167,59 @@ stages:
 `);
   const run = await runCli(dir, [], { PEFTLAB_PROGRESS_INTERVAL_MS: "300" });
   assertEquals(run.code, 0, run.stderr);
-  assertOk(!run.stdout.includes("\x1b["), "no terminal control codes when piped");
+  assert(!run.stdout.includes("\x1b["), "no terminal control codes when piped");
   const lines = run.stdout.trim().split("\n");
   assertEquals(lines[0], "▶ slow: running (never run)");
   const progressLines = lines.filter((line) => /^ {2}slow: 50% \(1\/2\) \d+ s writing$/.test(line));
-  assertOk(progressLines.length >= 2, run.stdout);
-  assertOk(
+  assert(progressLines.length >= 2, run.stdout);
+  assert(
     lines.some((line) =>
       /^✔ slow: done in \d+\.\d s \(value=1, ratio=0\.3333, inputs=0\)$/.test(line)
     ),
     run.stdout,
   );
   assertEquals(lines.at(-1), "pipeline.yaml: 1 ran, 0 fresh, 0 failed");
+});
+
+Deno.test("cli --backend: overrides settings.backend wherever the file uses it; an unknown name is exit 2", async () => {
+  const dir = await makeProject(`
+settings: { backend: wasm }
+stages:
+  a: { uses: stages/write.ts, params: { backend: "\${settings.backend}" } }
+`);
+  const run = await runCli(dir, ["--backend", "cpu"]);
+  assertEquals(run.code, 0, run.stdout + run.stderr);
+  const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
+  assertEquals(lock.stages.a.params.backend, "cpu");
+  const status = await runCli(dir, ["status"]);
+  assertIncludes(status.stdout, "a: stale: params.backend cpu → wasm");
+  const bad = await runCli(dir, ["--backend", "gpu"]);
+  assertEquals(bad.code, 2);
+  assertEquals(bad.stderr.trim().split("\n").length, 1);
+  assertIncludes(bad.stderr, 'error: --backend: unknown backend "gpu"; allowed: auto');
+});
+
+Deno.test("cli -k/--keep-going: stages not below a failure still run; the summary counts them; exit 1", async () => {
+  const yaml = `
+stages:
+  broken: { uses: stages/fail.ts }
+  below: { uses: stages/write.ts, needs: [broken] }
+  other: { uses: stages/write.ts }
+  last: { uses: stages/write.ts, needs: [other] }
+`;
+  const stop = await runCli(await makeProject(yaml), ["--json"]);
+  assertEquals(stop.code, 1);
+  assertEquals(stagesWith(stop, "finish"), []);
+
+  const dir = await makeProject(yaml);
+  const keepGoing = await runCli(dir, ["--json", "--keep-going"]);
+  assertEquals(keepGoing.code, 1);
+  assertEquals(stagesWith(keepGoing, "fail"), ["broken"]);
+  assertEquals(stagesWith(keepGoing, "finish").sort(), ["last", "other"]);
+  const notRun = keepGoing.events.filter((e) => e.event === "not-run");
+  assertEquals(notRun.map((e) => [e.stage, e.reason]), [["below", "upstream broken failed"]]);
+
+  const plain = await runCli(dir, ["-k"]);
+  assertEquals(plain.code, 1);
+  assertIncludes(plain.stdout, "pipeline.yaml: 0 ran, 2 fresh, 1 failed, 1 not run");
 });

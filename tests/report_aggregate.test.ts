@@ -1,7 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { run } from "../stages/aggregate.ts";
-import { ReportInputError, RUN_METRIC_KEYS } from "../lib/report/mod.ts";
+import { DEVICE_FIELDS, ReportInputError, RUN_METRIC_KEYS } from "../lib/report/mod.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import type { StageContext } from "../lib/run/types.ts";
 
 /** Evaluate metrics as the evaluate stage writes them; every figure depends on `level`. */
@@ -23,6 +24,8 @@ function evaluateMetrics(method: string, seed: number, level: number): Record<st
     trainableParams: [1_536, 24_576, 400_000][level],
     totalParams: 500_000 + [1_536, 24_576, 0][level],
     trainSeconds: 10 + 5 * level + seed,
+    validationSeconds: 6,
+    checkpointSeconds: 2,
     tokensPerSecond: 900 - 100 * level,
     peakTrainRssBytes: 200e6 + 20e6 * level,
     peakTrainTensorBytes: 4e6 + 3e6 * level,
@@ -65,7 +68,13 @@ function fakeContext(inputs: Record<string, string>, outDir: string, params = {}
     stage: "aggregate",
     params,
     inputs,
+    // The evaluate cells fill the `runs` role; `tokenize` fills another role the stage ignores.
+    needs: {
+      runs: Object.fromEntries(Object.entries(inputs).filter(([name]) => name !== "tokenize")),
+      ...(inputs.tokenize ? { tokenized: { tokenize: inputs.tokenize } } : {}),
+    },
     outDir,
+    path: (written) => written,
     progress() {},
     log: (message) => logged.push(message),
   };
@@ -95,7 +104,7 @@ async function rejects(promise: Promise<unknown>, part: string) {
 Deno.test("aggregate stage: evaluate cells in, table files and report out, headline metrics back", async () => {
   await withTempDir(async (root) => {
     const inputs: Record<string, string> = {
-      // Not an evaluate cell: no metrics.json here, so reading it would throw.
+      // Another role (tokenized): no metrics.json here, so reading it would throw.
       tokenize: await Deno.makeTempDir({ dir: root }),
     };
     for (const [method, level] of [["prompt", 0], ["lora", 1], ["full", 2]] as const) {
@@ -160,8 +169,9 @@ Deno.test("aggregate stage: method and seed come from the cell name when metrics
   });
 });
 
-Deno.test("aggregate stage: a missing metric names the file, method, seed and key", async () => {
+Deno.test("aggregate stage: a missing metric names the file, method, seed and key (device bytes may be absent)", async () => {
   for (const key of RUN_METRIC_KEYS) {
+    if ((DEVICE_FIELDS as readonly string[]).includes(key)) continue;
     await withTempDir(async (root) => {
       const metrics = evaluateMetrics("lora", 3, 1);
       delete metrics[key];
@@ -198,6 +208,8 @@ Deno.test("aggregate stage: inconsistent or broken inputs are refused with their
     const badCi = { [cell]: await writeCell(root, cell, ciText) };
     await rejects(run(fakeContext(badCi, root).ctx), "(method=lora seed=1): rouge2Ci must be");
 
-    await rejects(run(fakeContext({ tokenize: root }, root).ctx), "must include the evaluate");
+    const noEvaluate = await run(fakeContext({ tokenize: root }, root).ctx).catch((e) => e);
+    assert(noEvaluate instanceof ConfigError, `expected ConfigError, got ${noEvaluate}`);
+    assert(noEvaluate.key === "needs.runs", noEvaluate.message);
   });
 });

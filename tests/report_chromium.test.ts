@@ -44,6 +44,8 @@ function fakeRun(method: string, seed: number, level: number, trainableParams: n
     trainableParams,
     totalParams: 2_650_000,
     trainSeconds: 80 + 40 * level + seed,
+    validationSeconds: 6,
+    checkpointSeconds: 2,
     tokensPerSecond: 4100 - 600 * level,
     peakTrainRssBytes: 410e6 + 30e6 * level,
     peakTrainTensorBytes: 21e6 + 9e6 * level,

@@ -24,6 +24,8 @@ function fakeRun(method: string, seed: number, level: number, trainableParams: n
     trainableParams,
     totalParams: 3_000_000,
     trainSeconds: 60 + level,
+    validationSeconds: 6,
+    checkpointSeconds: 2,
     tokensPerSecond: 2000 + 10 * level,
     peakTrainRssBytes: 400e6 + 10e6 * level,
     peakTrainTensorBytes: 20e6 + 5e6 * level,

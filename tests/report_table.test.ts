@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import {
   buildMetricsTable,
+  DEVICE_FIELDS,
   formatBytes,
   formatCount,
   formatDuration,
@@ -50,6 +51,8 @@ function fakeRun(method: string, seed: number, level: number): RunMetrics {
     trainableParams: 1000 * (level + 1),
     totalParams: 1_000_000 + level,
     trainSeconds: 60 + level,
+    validationSeconds: 6,
+    checkpointSeconds: 2,
     tokensPerSecond: 2000 + 10 * level,
     peakTrainRssBytes: 400e6 + 1e6 * level,
     peakTrainTensorBytes: 20e6 + 1e5 * level,
@@ -72,9 +75,13 @@ Deno.test("report table: two methods with different inputs each show their own f
   assertEquals(table.rows.map((row) => row.method), ["lora", "full"]);
   for (const [row, run] of [[table.rows[0], lora], [table.rows[1], full]] as const) {
     for (const field of SUMMARY_FIELDS) {
+      if ((DEVICE_FIELDS as readonly string[]).includes(field)) {
+        assertEquals(row[field], { mean: null, std: null }, "no device on a CPU run");
+        continue;
+      }
       const expected = field === "trainablePercent"
         ? 100 * run.trainableParams / run.totalParams!
-        : run[field];
+        : run[field] ?? null;
       near(row[field].mean, expected, `${row.method}.${field}`);
       assertEquals(row[field].std, null, "one seed has no standard deviation");
     }
@@ -154,10 +161,25 @@ Deno.test("report markdown: one aligned row per method with its own readable fig
   assertEquals(prompt[3], "31.00 ± 1.41 [29.00, 33.00]", "ROUGE-1 ×100, sample std, mean CI");
   assertEquals(lora[3], "35.00 [33.00, 37.00]", "single seed: no ±");
   assertEquals(lora[7], "6k (0.6%)");
-  assertEquals(lora[8], "65 s");
+  assertEquals(lora[8], "65 s (+6 s val., 2 s ckpt.)");
   assertEquals(lora[9], "405 MB (tensors 20.5 MB)");
   assertEquals(lora[11], "2.05k");
   assertStringIncludes(markdown, "mean ± sample standard deviation");
+  assertStringIncludes(markdown, "optimisation steps only");
+});
+
+Deno.test("report: device bytes (webgpu) show beside tensor bytes, labelled; CPU rows show none", () => {
+  const gpu = { ...fakeRun("lora", 0, 1), peakTrainDeviceBytes: 64e6, peakEvalDeviceBytes: 32e6 };
+  const table = buildMetricsTable([gpu, fakeRun("full", 0, 2)]);
+  const lines = renderMarkdown(table).split("\n").filter((line) => line.startsWith("|"));
+  const cells = (line: string) => line.split("|").map((cell) => cell.trim());
+  assertEquals(cells(lines[2])[9], "401 MB (tensors 20.1 MB, device 64 MB)");
+  assertEquals(cells(lines[2])[10], "301 MB (tensors 10.1 MB, device 32 MB)");
+  assertEquals(cells(lines[3])[9], "402 MB (tensors 20.2 MB)");
+  assertEquals(table.rows[1].peakTrainDeviceBytes, { mean: null, std: null });
+  const [header, lora] = parseCsv(renderCsv(table));
+  near(Number(lora[header.indexOf("peakTrainDeviceBytes.mean")]), 64e6, "device bytes in csv");
+  near(Number(lora[header.indexOf("validationSeconds.mean")]), 6, "validation time in csv");
 });
 
 /** Minimal RFC 4180 reader, to check the file parses back into the same cells. */

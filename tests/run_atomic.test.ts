@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { listFiles, readLock } from "../lib/cache/mod.ts";
-import { assertEquals, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals } from "./asserts.ts";
 import { makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
 
 async function findPidFile(tmp: string, timeoutMs = 20_000): Promise<string> {
@@ -38,12 +38,12 @@ stages:
   while (processExists(stagePid) && Date.now() - killedAt < 1500) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  assertOk(!processExists(stagePid), "the orphaned stage process must stop");
+  assert(!processExists(stagePid), "the orphaned stage process must stop");
 
   const lock = await readLock(join(dir, "pipeline.lock"));
   assertEquals(Object.keys(lock.stages), ["first"]);
   for (const file of await listFiles(join(dir, "artifacts/outputs"))) {
-    assertOk(!file.endsWith("partial.txt"), `partial output served: ${file}`);
+    assert(!file.endsWith("partial.txt"), `partial output served: ${file}`);
   }
 
   const rerun = await runCli(dir, ["--json"]);

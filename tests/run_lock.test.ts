@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { acquireRunLock, RunLockBusyError } from "../lib/run/mod.ts";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { collect, makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
 
 async function waitFor(path: string, timeoutMs = 20_000): Promise<void> {
@@ -57,7 +57,7 @@ Deno.test("run lock: a lock left by a dead process is taken over", async () => {
   } catch (error) {
     busy = error;
   }
-  assertOk(busy instanceof RunLockBusyError);
+  assert(busy instanceof RunLockBusyError);
   lock.release();
   (await acquireRunLock(cache, { noWait: true })).release();
 });
@@ -93,13 +93,13 @@ stages:
   } catch {
     stageAlive = false;
   }
-  assertOk(!stageAlive, "the stage process must be stopped");
+  assert(!stageAlive, "the stage process must be stopped");
   let lockLeft = true;
   try {
     Deno.statSync(join(dir, "artifacts/.run.lock"));
   } catch {
     lockLeft = false;
   }
-  assertOk(!lockLeft, "the run lock must be released");
+  assert(!lockLeft, "the run lock must be released");
   assertEquals([...Deno.readDirSync(tmp)], []);
 });

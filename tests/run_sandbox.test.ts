@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { readLock } from "../lib/cache/mod.ts";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 import { exists } from "../lib/util/fs.ts";
 
@@ -16,7 +16,7 @@ stages:
   const fail = run.events.find((e) => e.event === "fail")!;
   assertEquals(fail.stage, "escape");
   assertIncludes(fail.error!, `undeclared write to ${outside}`);
-  assertOk(!(await exists(outside)), "the file must not have been written");
+  assert(!(await exists(outside)), "the file must not have been written");
   assertEquals(stagesWith(run, "start"), ["escape"]);
   assertIncludes(await Deno.readTextFile(fail.log!), `undeclared write to ${outside}`);
   assertEquals((await readLock(join(dir, "pipeline.lock"))).stages, {});
@@ -33,7 +33,7 @@ stages:
   const run = await runCli(dir, ["--json"]);
   assertEquals(run.code, 1);
   assertIncludes(run.events.find((e) => e.event === "fail")!.error!, "undeclared write to");
-  assertOk(!(await exists(join(dir, "data/overwritten.txt"))));
+  assert(!(await exists(join(dir, "data/overwritten.txt"))));
 });
 
 Deno.test("sandbox: reading an undeclared file fails; declaring it in deps makes it readable", async () => {

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { assertEquals, assertIncludes } from "./fake_stages/asserts.ts";
+import { assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject, runCli, stagesWith } from "./fake_stages/project.ts";
 
 const PIPELINE = `
@@ -162,4 +162,29 @@ Deno.test("run cache: switching a param back restores the earlier results withou
   assertEquals(Object.values(await statusLines(dir)), Array(7).fill("fresh"));
   const forced = await runCli(dir, ["--json", "--force", "--stage", "train-lora", ...set]);
   assertEquals(stagesWith(forced, "start"), ["train-lora"]);
+});
+
+Deno.test("staleness: a stored output damaged by hand is reported by status and rebuilt by the next run", async () => {
+  const dir = await freshProject();
+  const lock = JSON.parse(await Deno.readTextFile(join(dir, "pipeline.lock")));
+  const entry = lock.stages["train-lora"];
+  assertEquals(Object.keys(entry.output_files).sort(), [
+    "inputs.json",
+    "metrics.json",
+    "result.json",
+  ]);
+  const damaged = join(dir, "artifacts", "outputs", entry.output, "result.json");
+  await Deno.chmod(damaged, 0o644);
+  await Deno.truncate(damaged, 3);
+
+  const status = await statusLines(dir);
+  assertEquals(status["train-lora"], "stale: output result.json changed");
+  assertEquals(status["prep"], "fresh");
+
+  const run = await runCli(dir, ["--json"]);
+  assertEquals(run.code, 0, run.stderr);
+  assertEquals(stagesWith(run, "start"), ["train-lora"]);
+  const rebuilt = await Deno.readTextFile(damaged);
+  assertIncludes(rebuilt, "value");
+  assertEquals(Object.values(await statusLines(dir)), Array(7).fill("fresh"));
 });

@@ -8,7 +8,7 @@ import {
   SlurmExecutor,
   type SlurmStageHandle,
 } from "../lib/run/executors/slurm.ts";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { makeProject } from "./fake_stages/project.ts";
 import {
   clusterSkipReason,
@@ -58,10 +58,10 @@ Deno.test("slurm: stage resources become sbatch options, upstream jobs an aftero
       "--dependency=afterok:11:12",
       "--kill-on-invalid-dep=yes",
     ]
-  ) assertOk(options.includes(expected), `${expected} missing from ${options.join(" ")}`);
+  ) assert(options.includes(expected), `${expected} missing from ${options.join(" ")}`);
   assertEquals(options.at(-1), "--qos=short");
   const plain = sbatchOptions(undefined, { jobName: "j", outputPath: "/o", cwd: "/p" });
-  assertOk(!plain.some((option) => /dependency|cpus|mem|gpus|time|partition/.test(option)));
+  assert(!plain.some((option) => /dependency|cpus|mem|gpus|time|partition/.test(option)));
 });
 
 /** `promise`, or a rejection after `timeoutMs`. */
@@ -82,14 +82,14 @@ Deno.test("slurm: the same work in a new attempt folder keeps its identity; a pa
   const changed = await jobIdentity(
     await makeStageJob(where.project, where.cacheDir, { ...stage, params: { value: 2 } }),
   );
-  assertOk(changed !== first, "a param change must give new work");
+  assert(changed !== first, "a param change must give new work");
   await Deno.writeTextFile(
     join(where.project, "stages/write.ts"),
     "\n// edited",
     { append: true },
   );
   const edited = await jobIdentity(await makeStageJob(where.project, where.cacheDir, stage));
-  assertOk(edited !== first, "a code change must give new work");
+  assert(edited !== first, "a code change must give new work");
 });
 
 /** Names in a folder; none when it does not exist. */
@@ -171,7 +171,7 @@ Deno.test({
           ]]);
           const metrics = JSON.parse(await Deno.readTextFile(join(second.outDir, "metrics.json")));
           assertEquals(metrics.metrics.value, 3); // its own 1 + upstream's 2
-          assertOk(second.events.events.some((event) => event.type === "result"));
+          assert(second.events.events.some((event) => event.type === "result"));
           assertIncludes(await Deno.readTextFile(second.logPath), `submitted job ${secondId}`);
           await executor.close();
           // Nothing kept once outputs are handed over: no records, no finished copies.
@@ -216,7 +216,7 @@ Deno.test({
             "about to fail: the last line before the error",
           );
           for (const exit of [childExit, grandchildExit]) {
-            assertOk(exit.jobId, "dependent was never submitted to SLURM");
+            assert(exit.jobId, "dependent was never submitted to SLURM");
             assertEquals([exit.state, exit.reason], ["CANCELLED", "DependencyNeverSatisfied"]);
             assertIncludes(await showJob(cluster, exit.jobId), "JobState=CANCELLED");
           }

@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { readLock } from "../lib/cache/mod.ts";
 import { queuedStages, SlurmClient } from "../lib/run/executors/slurm.ts";
 import { compareLocks, formatDriftTable } from "../lib/run/repro.ts";
-import { assertEquals, assertIncludes, assertOk } from "./fake_stages/asserts.ts";
+import { assert, assertEquals, assertIncludes } from "./asserts.ts";
 import { collect, makeProject, runCli, spawnCli, stagesWith } from "./fake_stages/project.ts";
 import {
   clusterSkipReason,
@@ -107,8 +107,8 @@ Deno.test({
             "peftlab:sweep[x=3]",
           ]);
           const record = await showJob(cluster, cells[0].jobId);
-          assertOk(record.includes("TimeLimit=00:05:00"), record);
-          assertOk(record.includes("Comment=peftlab-sweep"), record);
+          assert(record.includes("TimeLimit=00:05:00"), record);
+          assert(record.includes("Comment=peftlab-sweep"), record);
           assertEquals((await jobsOf(cluster, "aggregate")).map((job) => job.state), ["COMPLETED"]);
 
           const again = await runCli(onSlurm, ["--json", "--executor", "slurm"]);
@@ -133,7 +133,7 @@ stages:
           const run = await runCli(project, ["--json", "--executor", "slurm", "--jobs", "4"]);
           assertEquals(run.code, 1, run.stderr);
           const failure = run.events.find((event) => event.event === "fail");
-          assertOk(failure && failure.stage === "broken", run.stdout);
+          assert(failure && failure.stage === "broken", run.stdout);
           assertIncludes(String(failure.error), "failed on purpose after a nap");
           // The failure carries the rest of the error (here the stack) or the log's last lines.
           assertIncludes((failure.tail ?? []).join("\n"), "fail_later.ts");
@@ -141,7 +141,7 @@ stages:
           assertEquals(stagesWith(run, "finish"), ["unrelated"]);
           const log = await Deno.readTextFile(join(project, "artifacts/logs/broken.log"));
           assertIncludes(log, "about to fail: the last line before the error");
-          assertOk(/SLURM job \d+ FAILED/.test(log), log);
+          assert(/SLURM job \d+ FAILED/.test(log), log);
 
           // Both dependents reached SLURM queued behind the failing job, and SLURM cancelled
           // them (not left PENDING with DependencyNeverSatisfied).
@@ -154,7 +154,7 @@ stages:
           );
           // Cancelled in turn when `downstream` was; SLURM may give either dependency reason.
           assertEquals(furtherJob?.state, "CANCELLED");
-          assertOk(/^Dependency/.test(furtherJob.reason), furtherJob.reason);
+          assert(/^Dependency/.test(furtherJob.reason), furtherJob.reason);
           assertIncludes(await showJob(cluster, downstreamJob.jobId), `afterok:${brokenJob.jobId}`);
           assertIncludes(
             await showJob(cluster, furtherJob.jobId),
@@ -166,8 +166,8 @@ stages:
           // The console shows the failure with its tail and names the stages not run.
           const plain = await runCli(project, ["--executor", "slurm", "--jobs", "4"]);
           assertEquals(plain.code, 1, plain.stderr);
-          assertOk(/✖ broken: failed: .*failed on purpose after a nap/.test(plain.stdout));
-          assertOk(/\n {4}.*fail_later\.ts/.test(plain.stdout), plain.stdout);
+          assert(/✖ broken: failed: .*failed on purpose after a nap/.test(plain.stdout));
+          assert(/\n {4}.*fail_later\.ts/.test(plain.stdout), plain.stdout);
           assertIncludes(plain.stdout, "– downstream: not run (upstream broken failed)");
           assertIncludes(plain.stdout, "0 ran, 1 fresh, 1 failed, 2 not run");
         },
@@ -181,8 +181,8 @@ stages:
         const run = await runCli(project, ["--json", "--executor", "slurm"]);
         assertEquals(run.code, 1, run.stderr);
         const failure = run.events.find((event) => event.event === "fail");
-        assertOk(failure && failure.stage === "misplaced", run.stdout);
-        assertOk(/sbatch failed.*partition/i.test(String(failure.error)), String(failure.error));
+        assert(failure && failure.stage === "misplaced", run.stdout);
+        assert(/sbatch failed.*partition/i.test(String(failure.error)), String(failure.error));
       });
 
       await t.step("Ctrl-C cancels every job the run submitted", async () => {
@@ -242,11 +242,11 @@ stages:
           assertEquals(queued.map((stage) => [stage.stage, stage.state]), [["long", "RUNNING"]]);
           const status = await runCli(project, ["status", "--executor", "slurm"]);
           assertEquals(status.code, 0, status.stderr);
-          assertOk(
+          assert(
             /^long: stale: .*\[SLURM job \d+ RUNNING\]$/m.test(status.stdout),
             status.stdout,
           );
-          assertOk(/^quick: stale: [^[]*$/m.test(status.stdout), status.stdout);
+          assert(/^quick: stale: [^[]*$/m.test(status.stdout), status.stdout);
           const statusJson = await runCli(project, ["status", "--json", "--executor", "slurm"]);
           const longLine = statusJson.stdout.split("\n").find((line) => line.includes('"long"'));
           assertEquals(JSON.parse(longLine ?? "{}").slurm?.state, "RUNNING", statusJson.stdout);
@@ -260,9 +260,9 @@ stages:
           const lock = await readLock(join(project, "pipeline.lock"));
           assertEquals(lock.stages.final.metrics.value, 1 + (2 + 1) + (3 + 1));
           const quickLog = await Deno.readTextFile(join(project, "artifacts/logs/quick.log"));
-          assertOk(quickLog.includes("reusing the output of job"), quickLog);
+          assert(quickLog.includes("reusing the output of job"), quickLog);
           const longLog = await Deno.readTextFile(join(project, "artifacts/logs/long.log"));
-          assertOk(longLog.includes("following job"), longLog);
+          assert(longLog.includes("following job"), longLog);
         },
       );
 
@@ -302,7 +302,7 @@ stages:
             // waiting on afterok.
             const [tokenize] = await jobsOf(cluster, "tokenize");
             const pretrain = waiting.find((job) => job.name === "peftlab:pretrain");
-            assertOk(pretrain, JSON.stringify(waiting));
+            assert(pretrain, JSON.stringify(waiting));
             assertIncludes(pretrain.dependency, `afterok:${tokenize.jobId}`);
             const slurmLock = await readLock(lockPath);
             assertEquals(
@@ -313,10 +313,10 @@ stages:
             const ignore = (parse(await Deno.readTextFile(file)) as SmokeFile).repro
               ?.ignore_metrics;
             const rows = compareLocks(localLock, slurmLock, 0, ignore ?? []);
-            assertOk(rows.length > 50, `only ${rows.length} metrics compared`);
+            assert(rows.length > 50, `only ${rows.length} metrics compared`);
             const drifted = rows.filter((row) => row.drifted);
             assertEquals(drifted, [], formatDriftTable(drifted));
-            assertOk(
+            assert(
               (await jobsOf(cluster, "aggregate")).length >= 2,
               "aggregate never ran on SLURM",
             );

@@ -125,7 +125,7 @@ Deno.test("bpe: encoding ~7,800 abstracts takes seconds", async () => {
   assert(seconds < 15, `took ${seconds.toFixed(1)} s`);
 });
 
-Deno.test("compact: 256 bytes + eos + K most frequent tokens; rare tokens become bytes; round-trips", async () => {
+Deno.test("compact: 256 bytes + eos + K most frequent tokens; rare tokens are split; round-trips", async () => {
   const base = await loadBaseTokenizer(fakeGpt2);
   const corpus = ["the cat sat on the mat", "the dog sat on the log", "the the the cat"];
   const compact = buildCompactTokenizer(base, corpus, 3);
@@ -140,7 +140,7 @@ Deno.test("compact: 256 bytes + eos + K most frequent tokens; rare tokens become
     b[1] - a[1] || a[0] - b[0]
   );
   assertEquals(compact.keptBaseIds, top.slice(0, 3).map(([id]) => id));
-  // a word absent from the corpus is encoded as its UTF-8 bytes
+  // a word absent from the corpus, with no kept piece, ends as its UTF-8 bytes
   assertEquals(compact.encode("zebra"), [...new TextEncoder().encode("zebra")]);
   assertEquals(compact.encode(" the")[0] >= 257, true);
   assertEquals(compact.encode("<|endoftext|>"), [256]);
@@ -168,4 +168,53 @@ Deno.test("compact: saved with the model directory and recognised by loadTokeniz
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("compact: a token outside the kept set is split along its BPE merge into kept pieces, not bytes", async () => {
+  const base = await loadBaseTokenizer("data/gpt2-tokenizer");
+  const [whole] = base.encode(" Hamilton");
+  const parents = base.mergeParents(whole);
+  assert(parents, "a multi-byte GPT-2 token has merge parents");
+  assertEquals(
+    parents.map((id) => base.decode([id])).join(""),
+    " Hamilton",
+    "the parents spell the token",
+  );
+  const split = new CompactTokenizer(base, parents);
+  assertEquals(split.encode(" Hamilton"), [257, 258]);
+  assertEquals(split.decode([257, 258]), " Hamilton");
+  const spelled = new CompactTokenizer(base, parents, "bytes");
+  assertEquals(spelled.encode(" Hamilton"), [...new TextEncoder().encode(" Hamilton")]);
+  // with nothing kept, the split bottoms out in bytes and still round-trips
+  const nothing = new CompactTokenizer(base, []);
+  assertEquals(nothing.encode(" Hamilton"), [...new TextEncoder().encode(" Hamilton")]);
+});
+
+Deno.test("compact: a compact_vocab.json without a fallback field keeps its old meaning (bytes)", async () => {
+  const base = await loadBaseTokenizer("data/gpt2-tokenizer");
+  const [whole] = base.encode(" Hamilton");
+  const parents = base.mergeParents(whole)!;
+  const kept = parents.map((id) => base.tokenString(id));
+  const old = CompactTokenizer.fromJson(
+    base,
+    { format: "peftlab-compact-vocab/1", kept },
+    "x.json",
+  );
+  assertEquals(old.fallback, "bytes");
+  assertEquals(old.encode(" Hamilton").length, " Hamilton".length);
+  const current = CompactTokenizer.fromJson(
+    base,
+    { format: "peftlab-compact-vocab/1", fallback: "merges", kept },
+    "x.json",
+  );
+  assertEquals(current.encode(" Hamilton"), [257, 258]);
+  throws(
+    () =>
+      CompactTokenizer.fromJson(
+        base,
+        { format: "peftlab-compact-vocab/1", fallback: "letters", kept },
+        "x.json",
+      ),
+    /x\.json.*fallback must be/,
+  );
 });

@@ -52,8 +52,15 @@ async function runToEnd(script: string, args: string[]): Promise<Record<string, 
 }
 
 function comparable(result: Record<string, unknown>) {
-  const { trainSeconds: _s, tokensPerSecond: _t, peakMemory: _p, resumedFromStep: _r, ...rest } =
-    result;
+  const {
+    trainSeconds: _s,
+    validationSeconds: _v,
+    checkpointSeconds: _c,
+    tokensPerSecond: _t,
+    peakMemory: _p,
+    resumedFromStep: _r,
+    ...rest
+  } = result;
   return rest;
 }
 

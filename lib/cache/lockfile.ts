@@ -1,4 +1,5 @@
-import type { MetricValue } from "../run/types.ts";
+/** A metric value a stage may report (and the lock records). */
+export type MetricValue = number | string | boolean | number[];
 
 /** What the lock file records for one stage after it succeeded. */
 export interface LockEntry {
@@ -16,6 +17,8 @@ export interface LockEntry {
   upstream: Record<string, string>;
   /** Content hash of the stage's output folder (under `artifacts/outputs/`). */
   output: string;
+  /** Each file of the output folder → SHA-256, so a damaged file is named and rebuilt. */
+  output_files?: Record<string, string>;
   /** Wall-clock seconds the stage took. */
   duration_s: number;
   /** Metrics the stage returned. */

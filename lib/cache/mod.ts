@@ -12,7 +12,17 @@ export {
   hashTree,
   hasOutput,
   listFiles,
+  manifestHash,
   outputPath,
+  outputProblems,
   OUTPUTS_FOLDER,
+  treeManifest,
 } from "./store.ts";
-export { type LockEntry, type LockFile, readLock, writeLock } from "./lockfile.ts";
+export {
+  type LockEntry,
+  type LockFile,
+  type MetricValue,
+  readLock,
+  writeLock,
+} from "./lockfile.ts";
+export { cachedRun, runCachePath, saveRunCache } from "./run_cache.ts";

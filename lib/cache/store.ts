@@ -25,13 +25,56 @@ export async function listFiles(dir: string): Promise<string[]> {
  * change it, timestamps do not). Uses `stats` when given to skip rereading unchanged files.
  */
 export async function hashTree(dir: string, stats?: StatCache): Promise<string> {
-  const lines: string[] = [];
+  return manifestHash(await treeManifest(dir, stats));
+}
+
+/**
+ * Every file under `dir` (relative path, sorted) with its content hash: what the lock records of
+ * an output so a damaged file can be named. Uses `stats` when given.
+ */
+export async function treeManifest(
+  dir: string,
+  stats?: StatCache,
+): Promise<Record<string, string>> {
+  const manifest: Record<string, string> = {};
   for (const file of await listFiles(dir)) {
     const path = join(dir, file);
-    const hash = stats ? await stats.hashFile(path) : await hashFileContent(path);
-    lines.push(`${file}\0${hash}`);
+    manifest[file] = stats ? await stats.hashFile(path) : await hashFileContent(path);
   }
-  return sha256Hex(lines.join("\n"));
+  return manifest;
+}
+
+/** The folder hash of a manifest, as {@linkcode hashTree} computes it. */
+export function manifestHash(manifest: Record<string, string>): string {
+  return sha256Hex(
+    Object.keys(manifest).sort().map((file) => `${file}\0${manifest[file]}`).join("\n"),
+  );
+}
+
+/**
+ * What is wrong with the stored output `hash` compared with the manifest the lock recorded
+ * (`output <file> changed|missing|added`), or with its own name when no manifest was recorded
+ * (`output changed in the cache`); `output missing from cache` when the folder is gone. Empty
+ * when intact. Unchanged files cost one stat each through `stats`.
+ */
+export async function outputProblems(
+  cacheDir: string,
+  hash: string,
+  recorded: Record<string, string> | undefined,
+  stats: StatCache,
+): Promise<string[]> {
+  if (!hasOutput(cacheDir, hash)) return ["output missing from cache"];
+  const current = await treeManifest(outputPath(cacheDir, hash), stats);
+  if (!recorded) return manifestHash(current) === hash ? [] : ["output changed in the cache"];
+  const problems: string[] = [];
+  for (const [file, sha] of Object.entries(recorded)) {
+    if (!(file in current)) problems.push(`output ${file} missing`);
+    else if (current[file] !== sha) problems.push(`output ${file} changed`);
+  }
+  for (const file of Object.keys(current)) {
+    if (!(file in recorded)) problems.push(`output ${file} added`);
+  }
+  return problems;
 }
 
 /** Where the output with content hash `hash` lives in the cache. */

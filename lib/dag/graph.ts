@@ -22,7 +22,7 @@ export function buildGraph(
   const cycle = findCycle(stages);
   if (cycle) {
     const [last, first] = [cycle[cycle.length - 2], cycle[cycle.length - 1]];
-    throw new ConfigError(whereNeed(first, last), `cycle: ${cycle.join(" → ")}`);
+    throw ConfigError.at(whereNeed(first, last), `cycle: ${cycle.join(" → ")}`);
   }
   return { graph, order: topologicalSort(graph) };
 }

@@ -1,18 +1,12 @@
 import { dirname, join, resolve } from "node:path";
 import { DirectedGraph } from "graphology";
 import { sha256Hex } from "../cache/hash.ts";
-import type { Pipeline, StageSpec } from "./types.ts";
+import type { LoadOptions, Pipeline, StageSpec } from "./types.ts";
 
-/** Options for {@linkcode loadPipeline}. */
-export interface LoadOptions {
-  /** `dotted.key=value` overrides, applied before validation and typed by the file's values. */
-  set?: string[];
-  /** Cache directory override (absolute or relative to the project root); used by `repro`. */
-  cacheDir?: string;
-}
+export type { LoadOptions };
 
 /** Bump when the parsed form changes so old parse-cache entries are ignored. */
-const PARSE_CACHE_VERSION = 2;
+const PARSE_CACHE_VERSION = 5;
 
 /**
  * Read, validate and expand a pipeline file. Returns the typed {@linkcode Pipeline} with matrix
@@ -72,6 +66,7 @@ function parseCachePath(
     Deno.cwd(),
     options.set ?? [],
     options.cacheDir ?? null,
+    options.backend ?? null,
   ]));
   return join(base, "peftlab", "parsed", `${key}.json`);
 }

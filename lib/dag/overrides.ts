@@ -6,22 +6,38 @@ import { ConfigError } from "./errors.ts";
  * the file (`data.limit_train`, `stages.train-lora.params.r`, or the short `train-lora.params.r`
  * for a stage); it must already exist, and the value is converted to the type of the value in the
  * file (number, boolean, string, list, mapping). Throws {@linkcode ConfigError} naming the key for
- * bad syntax, an unknown key or a value of the wrong type.
+ * bad syntax, an unknown key or a value of the wrong type. Returns the nodes it put into the
+ * document, so later errors about them can say they came from `--set`.
  */
-export function applyOverrides(doc: Document, overrides: string[], file: string): void {
+export function applyOverrides(
+  doc: Document,
+  overrides: string[],
+  file: string,
+): WeakSet<object> {
+  const created = new WeakSet<object>();
   for (const override of overrides) {
     const where = { file, line: 0, column: 0, key: `--set ${override}` };
     const eq = override.indexOf("=");
-    if (eq <= 0) throw new ConfigError(where, "expected --set dotted.key=value");
+    if (eq <= 0) throw ConfigError.at(where, "expected --set dotted.key=value");
     const dotted = override.slice(0, eq);
     const text = override.slice(eq + 1);
     const path = resolvePath(doc, dotted.split("."));
     if (!path) {
-      throw new ConfigError({ ...where, key: dotted }, `--set: unknown key "${dotted}"`);
+      throw ConfigError.at({ ...where, key: dotted }, `--set: unknown key "${dotted}"`);
     }
     const existing = doc.getIn(path, true) as unknown;
-    doc.setIn(path, doc.createNode(convert(existing, text, { ...where, key: dotted })));
+    const node = doc.createNode(convert(existing, text, { ...where, key: dotted }));
+    markTree(node, created);
+    doc.setIn(path, node);
   }
+  return created;
+}
+
+function markTree(node: unknown, marks: WeakSet<object>): void {
+  if (node === null || typeof node !== "object") return;
+  marks.add(node);
+  if (isMap(node)) { for (const pair of node.items) markTree(pair.value, marks); }
+  else if (isSeq(node)) { for (const item of node.items) markTree(item, marks); }
 }
 
 /** The file path of a dotted key, trying the `stages.` prefix for stage names; undefined if absent. */
@@ -58,13 +74,13 @@ function convert(
     if (typeof value === "number") {
       const number = Number(text);
       if (text.trim() === "" || !Number.isFinite(number)) {
-        throw new ConfigError(where, `expected a number like ${value}, got "${text}"`);
+        throw ConfigError.at(where, `expected a number like ${value}, got "${text}"`);
       }
       return number;
     }
     if (typeof value === "boolean") {
       if (text !== "true" && text !== "false") {
-        throw new ConfigError(where, `expected true or false, got "${text}"`);
+        throw ConfigError.at(where, `expected true or false, got "${text}"`);
       }
       return text === "true";
     }
@@ -75,13 +91,13 @@ function convert(
   try {
     parsed = parseYaml(text);
   } catch (error) {
-    throw new ConfigError(where, `value is not valid YAML: ${(error as Error).message}`);
+    throw ConfigError.at(where, `value is not valid YAML: ${(error as Error).message}`);
   }
   if (isSeq(existing) && !Array.isArray(parsed)) {
-    throw new ConfigError(where, `expected a list like [a, b], got "${text}"`);
+    throw ConfigError.at(where, `expected a list like [a, b], got "${text}"`);
   }
   if (isMap(existing) && (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))) {
-    throw new ConfigError(where, `expected a mapping like {a: 1}, got "${text}"`);
+    throw ConfigError.at(where, `expected a mapping like {a: 1}, got "${text}"`);
   }
   return parsed;
 }

@@ -12,7 +12,7 @@ import {
 } from "yaml";
 import { isAbsolute, normalize, relative, resolve } from "node:path";
 import { ConfigError, type SourceLocation } from "./errors.ts";
-import type { LoadOptions } from "./load.ts";
+import { homeFolder, resolveWrittenPath } from "../config/paths.ts";
 import { applyOverrides } from "./overrides.ts";
 import { buildGraph } from "./graph.ts";
 import { interpolate, type Scope } from "./interpolate.ts";
@@ -20,6 +20,7 @@ import {
   BACKEND_NAMES,
   EXECUTOR_NAMES,
   type ExecutorName,
+  type LoadOptions,
   type MatrixValue,
   type Pipeline,
   type PipelineSettings,
@@ -38,6 +39,19 @@ const STAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const MATRIX_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MEMORY = /^\d+(\.\d+)?[KMGT]?B?$/i;
 const WALL_TIME = /^(\d+-)?\d+(:\d{2}){0,2}$/;
+/** A role a stage reads its upstream under (`tokenized`, `base`, `tuned`). */
+const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** One stage named in `needs`, with its key, and the role it fills (mapping form). */
+interface NeedItem {
+  value: string;
+  node: YamlNode;
+  key: string;
+  role?: string;
+}
+
+/** How many `${section.key}` hops `locate` follows (sections may refer to each other). */
+const MAX_REFERENCE_DEPTH = 8;
 
 /**
  * Validate pipeline YAML text as if it were read from `file`, with paths relative to `root`.
@@ -53,20 +67,19 @@ export function parsePipeline(
   const shownFile = fromCwd && !fromCwd.startsWith("..") ? fromCwd : file;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const checker = new Checker(shownFile, lineCounter);
   if (doc.errors.length > 0) {
     const error = doc.errors[0];
     const pos = lineCounter.linePos(error.pos[0]);
     const detail = error.code === "DUPLICATE_KEY"
       ? "duplicate key (each key, including each stage name, must appear once)"
       : error.message.split("\n")[0];
-    throw new ConfigError(
+    throw ConfigError.at(
       { file: shownFile, line: pos.line, column: pos.col, key: keyAt(doc, error.pos[0]) },
       detail,
     );
   }
-  applyOverrides(doc, options.set ?? [], shownFile);
-  return checker.pipeline(doc, file, root, options);
+  const overridden = applyOverrides(doc, options.set ?? [], shownFile);
+  return new Checker(shownFile, lineCounter, overridden).pipeline(doc, file, root, options);
 }
 
 /** Dotted key of the innermost map pair whose range covers `offset` (for YAML syntax errors). */
@@ -89,9 +102,17 @@ function keyAt(doc: Document, offset: number): string {
 }
 
 class Checker {
-  constructor(readonly file: string, readonly lineCounter: LineCounter) {}
+  /** Top-level sections as YAML nodes, to locate where a `${section.key}` value was written. */
+  sectionNodes = new Map<string, YamlNode>();
+
+  constructor(
+    readonly file: string,
+    readonly lineCounter: LineCounter,
+    readonly overridden: WeakSet<object> = new WeakSet(),
+  ) {}
 
   where(node: YamlNode | null | undefined, key: string): SourceLocation {
+    if (node && this.overridden.has(node)) return { file: "--set", line: 0, column: 0, key };
     const offset = node?.range?.[0];
     if (offset === undefined) return { file: this.file, line: 0, column: 0, key };
     const pos = this.lineCounter.linePos(offset);
@@ -99,7 +120,81 @@ class Checker {
   }
 
   fail(node: YamlNode | null | undefined, key: string, detail: string): never {
-    throw new ConfigError(this.where(node, key), detail);
+    throw ConfigError.at(this.where(node, key), detail);
+  }
+
+  /** Where the value of `node` was written: for a whole `${section.key}`, that section entry. */
+  originWhere(node: YamlNode | null, key: string): SourceLocation {
+    const origin = this.referenced(node, true);
+    return origin ? this.where(origin.at, origin.key) : this.where(node, key);
+  }
+
+  /**
+   * Record where `node` and every value under it were written, keyed by `relative` dotted paths
+   * (`params.training.lr`, `params.sources[0]`), following whole `${section.key}` references to
+   * the section entry they copy.
+   */
+  locate(
+    node: YamlNode | null,
+    relative: string,
+    key: string,
+    at: YamlNode | null,
+    out: Record<string, SourceLocation>,
+    depth = 0,
+  ): void {
+    const origin = depth < MAX_REFERENCE_DEPTH ? this.referenced(node) : undefined;
+    if (origin) return this.locate(origin.value, relative, origin.key, origin.at, out, depth + 1);
+    // A key's value set by --set was written there, not at the key in the file.
+    const overridden = node !== null && this.overridden.has(node);
+    out[relative] = this.where(overridden ? node : at ?? node, key);
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const name = String(isScalar(pair.key) ? pair.key.value : pair.key);
+        const value = pair.value as YamlNode | null;
+        this.locate(
+          value,
+          `${relative}.${name}`,
+          `${key}.${name}`,
+          pair.key as YamlNode,
+          out,
+          depth,
+        );
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const child = item as YamlNode;
+        this.locate(child, `${relative}[${i}]`, `${key}[${i}]`, child, out, depth);
+      });
+    }
+  }
+
+  /**
+   * The section entry a scalar that is exactly `${section.a.b}` copies (with `subPath`, also
+   * `${section.a.b}/…`, a path under it): value, key node, key.
+   */
+  referenced(
+    node: YamlNode | null,
+    subPath = false,
+  ): { value: YamlNode | null; at: YamlNode; key: string } | undefined {
+    if (!isScalar(node) || typeof node.value !== "string") return undefined;
+    const whole = (subPath ? /^\$\{([^}]*)\}(?:\/.*)?$/ : /^\$\{([^}]*)\}$/).exec(node.value);
+    if (!whole) return undefined;
+    const [head, ...rest] = whole[1].trim().split(".");
+    let current: YamlNode | null | undefined = this.sectionNodes.get(head);
+    if (!current) return undefined;
+    let at: YamlNode = current;
+    let key = head;
+    for (const part of rest) {
+      if (!isMap(current)) return undefined;
+      const pair = current.items.find((item) =>
+        isScalar(item.key) && String(item.key.value) === part
+      );
+      if (!pair) return undefined;
+      current = pair.value as YamlNode | null;
+      at = pair.key as YamlNode;
+      key += `.${part}`;
+    }
+    return { value: current ?? null, at, key };
   }
 
   map(node: unknown, key: string, what = "a mapping"): YAMLMap<Scalar, YamlNode | null> {
@@ -165,10 +260,22 @@ class Checker {
     for (const name of SECTION_KEYS) {
       const node = nodes.get(name);
       if (node === undefined) continue;
-      if (node !== null) this.map(node, name);
+      if (node !== null) {
+        this.map(node, name);
+        this.sectionNodes.set(name, node);
+      }
       sections[name] = node === null ? {} : node.toJSON();
     }
     const settings = this.settings(nodes.get("settings"));
+    if (options.backend !== undefined) {
+      if (!(BACKEND_NAMES as readonly string[]).includes(options.backend)) {
+        throw new ConfigError(
+          "--backend",
+          `unknown backend "${options.backend}"; allowed: ${BACKEND_NAMES.join(", ")}`,
+        );
+      }
+      settings.backend = options.backend as PipelineSettings["backend"];
+    }
     sections.settings = settings;
 
     let executor: ExecutorName = "local";
@@ -192,7 +299,7 @@ class Checker {
 
     const stages = new Map<string, StageSpec>();
     const groups = new Map<string, string[]>();
-    const needNodes = new Map<string, YamlNode[]>();
+    const needItems = new Map<string, NeedItem[]>();
     const usesChecked = new Map<string, boolean>();
     for (const [name, node, keyNode] of this.entries(stagesNode, "stages")) {
       const key = `stages.${name}`;
@@ -207,37 +314,39 @@ class Checker {
       groups.set(name, cells.map((cell) => cell.spec.name));
       for (const cell of cells) {
         stages.set(cell.spec.name, cell.spec);
-        needNodes.set(cell.spec.name, cell.needNodes);
+        needItems.set(cell.spec.name, cell.needs);
       }
     }
 
-    // A need naming a matrix stage means every cell of it.
+    // A need naming a matrix stage means every cell of it; a role gets every cell it names.
     for (const spec of stages.values()) {
       const expanded: string[] = [];
+      const roles: Record<string, string[]> = {};
       spec.needs.forEach((need, i) => {
-        const node = needNodes.get(spec.name)![i];
-        const needKey = `stages.${spec.base}.needs[${i}]`;
-        if (stages.has(need)) expanded.push(need);
-        else if (groups.has(need)) expanded.push(...groups.get(need)!);
+        const item = needItems.get(spec.name)![i];
+        let cells: string[];
+        if (stages.has(need)) cells = [need];
+        else if (groups.has(need)) cells = groups.get(need)!;
         else {
           const known = [...groups.keys()].join(", ");
-          this.fail(node, needKey, `unknown stage "${need}" (stages: ${known})`);
+          this.fail(item.node, item.key, `unknown stage "${need}" (stages: ${known})`);
         }
+        expanded.push(...cells);
+        const role = item.role ?? need;
+        roles[role] = [...new Set([...(roles[role] ?? []), ...cells])];
       });
       spec.needs = [...new Set(expanded)];
+      spec.roles = roles;
     }
 
     const graph = buildGraph(stages, (stage, need) => {
       const spec = stages.get(stage)!;
       const i = spec.needs.indexOf(need);
-      const nodesOfStage = needNodes.get(stage)!;
-      return this.where(
-        nodesOfStage[Math.min(i, nodesOfStage.length - 1)],
-        `stages.${spec.base}.needs`,
-      );
+      const items = needItems.get(stage)!;
+      return this.where(items[Math.min(i, items.length - 1)]?.node, `stages.${spec.base}.needs`);
     });
 
-    const cacheDir = resolve(root, options.cacheDir ?? settings.cache);
+    const cacheDir = resolveWrittenPath(root, options.cacheDir ?? settings.cache, homeFolder());
     const lockPath = file.replace(/\.(ya?ml)$/i, "") + ".lock";
     return {
       file,
@@ -292,11 +401,8 @@ class Checker {
       } else if (name === "seed") settings.seed = this.integer(value, key, 0);
       else if (name === "threads") settings.threads = this.integer(value, key, 1);
       else if (name === "cache") {
-        const cache = this.string(value, key);
-        if (isAbsolute(cache) || normalize(cache).startsWith("..")) {
-          this.fail(value, key, `cache directory "${cache}" must stay inside the project`);
-        }
-        settings.cache = cache;
+        // Like deps, the cache may live anywhere: in the project, at an absolute path, or ~/….
+        settings.cache = this.string(value, key);
       }
     }
     return settings;
@@ -309,7 +415,7 @@ class Checker {
     sections: Record<string, unknown>,
     root: string,
     usesChecked: Map<string, boolean>,
-  ): { spec: StageSpec; needNodes: YamlNode[] }[] {
+  ): { spec: StageSpec; needs: NeedItem[] }[] {
     const key = `stages.${name}`;
     const map = this.map(node, key);
     const fields = new Map<string, YamlNode | null>();
@@ -331,7 +437,7 @@ class Checker {
 
     const desc = fields.has("desc") ? this.string(fields.get("desc")!, `${key}.desc`) : undefined;
     const needsNode = fields.get("needs");
-    const needsItems = needsNode === undefined ? [] : this.stringList(needsNode, `${key}.needs`);
+    const needsItems = needsNode === undefined ? [] : this.needs(needsNode, `${key}.needs`);
     const depsNode = fields.get("deps");
     const depsItems = depsNode === undefined ? [] : this.stringList(depsNode, `${key}.deps`);
     const paramsNode = fields.get("params");
@@ -377,18 +483,17 @@ class Checker {
       const params = paramsNode === undefined || paramsNode === null
         ? {}
         : interpolate(paramsNode, scope, `${key}.params`, this) as Record<string, unknown>;
-      const needs = needsItems.map((item, i) => resolveString(item, `${key}.needs[${i}]`));
-      const deps = depsItems.map((item, i) => {
-        const dep = resolveString(item, `${key}.deps[${i}]`);
-        if (isAbsolute(dep) || normalize(dep).startsWith("..")) {
-          this.fail(
-            item.node,
-            `${key}.deps[${i}]`,
-            `dependency "${dep}" must be inside the project`,
-          );
-        }
-        return normalize(dep);
+      const needs = needsItems.map((item) => resolveString(item, item.key));
+      // Files anywhere: inside the project, absolute, or under ~ (hashed like the others).
+      const deps = depsItems.map((item, i) => normalize(resolveString(item, `${key}.deps[${i}]`)));
+      const keys: Record<string, SourceLocation> = { uses: this.where(usesNode, `${key}.uses`) };
+      if (needsNode !== undefined) this.locate(needsNode, "needs", `${key}.needs`, null, keys);
+      depsItems.forEach((item, i) => {
+        keys[`deps[${i}]`] = this.originWhere(item.node, `${key}.deps[${i}]`);
       });
+      if (paramsNode !== undefined && paramsNode !== null) {
+        this.locate(paramsNode, "params", `${key}.params`, null, keys);
+      }
       const spec: StageSpec = {
         name: cellName,
         base: name,
@@ -401,14 +506,45 @@ class Checker {
         resources,
         desc,
         where: this.where(keyNode, key),
-        depsWhere: depsItems.map((item, i) => this.where(item.node, `${key}.deps[${i}]`)),
+        depsWhere: depsItems.map((item, i) => this.originWhere(item.node, `${key}.deps[${i}]`)),
+        keys,
+        roles: {},
       };
       // Leave optional fields out rather than undefined, so a spec survives a JSON round trip.
       for (const field of ["matrix", "resources", "desc"] as const) {
         if (spec[field] === undefined) delete spec[field];
       }
-      return { spec, needNodes: needsItems.map((item) => item.node) };
+      return { spec, needs: needsItems };
     });
+  }
+
+  /**
+   * A stage's `needs`: a list of stage names (each fills the role named after it), or a mapping
+   * from the roles the stage reads to the stage (or list of stages) filling each.
+   */
+  needs(node: YamlNode | null, key: string): NeedItem[] {
+    if (isSeq(node)) {
+      return this.stringList(node, key).map((item, i) => ({ ...item, key: `${key}[${i}]` }));
+    }
+    if (!isMap(node)) {
+      this.fail(
+        node,
+        key,
+        `expected a list of stages or a mapping of roles to stages, got ${describe(node)}`,
+      );
+    }
+    const items: NeedItem[] = [];
+    for (const [role, value, keyNode] of this.entries(this.map(node, key), key)) {
+      const roleKey = `${key}.${role}`;
+      if (!ROLE_NAME.test(role)) {
+        this.fail(keyNode, roleKey, "role names are identifiers (letters, digits, _)");
+      }
+      const stagesOfRole = isSeq(value)
+        ? this.stringList(value, roleKey).map((item, i) => ({ ...item, key: `${roleKey}[${i}]` }))
+        : [{ value: this.string(value, roleKey), node: value!, key: roleKey }];
+      items.push(...stagesOfRole.map((item) => ({ ...item, role })));
+    }
+    return items;
   }
 
   matrix(node: YamlNode | null, key: string): Record<string, MatrixValue>[] {

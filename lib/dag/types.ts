@@ -4,8 +4,10 @@ import type { SourceLocation } from "./errors.ts";
 /** A scalar a matrix variable can take. */
 export type MatrixValue = string | number | boolean;
 
-/** Backends `settings.backend` accepts (the engine's names). */
-export const BACKEND_NAMES = ["auto", "blas", "wasm", "cpu", "webgpu", "tensorflow"] as const;
+import { backendNames } from "../engine/backend_names.ts";
+
+/** Backends `settings.backend` accepts: the engine's names. */
+export const BACKEND_NAMES = backendNames;
 
 /** Executors the top-level `executor` key accepts. */
 export const EXECUTOR_NAMES = ["local", "slurm"] as const;
@@ -35,7 +37,7 @@ export interface PipelineSettings {
   backend: typeof BACKEND_NAMES[number];
   /** Base random seed. */
   seed: number;
-  /** Cache directory, relative to the project root (default `artifacts`). */
+  /** Cache directory: relative to the project root (default `artifacts`), absolute or `~/…`. */
   cache: string;
   /** CPU threads a stage may use (optional). */
   threads?: number;
@@ -53,6 +55,12 @@ export interface StageSpec {
   uses: string;
   /** Upstream stage names (cells, already expanded). */
   needs: string[];
+  /**
+   * The roles the stage reads its upstream under → the stage cells filling each (`needs` as a
+   * mapping, e.g. `{tokenized: tokenize, tuned: train-lora}`); a plain list names each role
+   * after its stage. Only the pipeline file knows stage names; a stage knows its roles.
+   */
+  roles: Record<string, string[]>;
   /** File dependencies (paths or globs) relative to the project root. */
   deps: string[];
   /** Resolved params (shared sections and matrix values substituted). */
@@ -65,8 +73,17 @@ export interface StageSpec {
   desc?: string;
   /** Where the stage is declared. */
   where: SourceLocation;
-  /** Where each `deps` entry is declared (same order as `deps`). */
+  /**
+   * Where each `deps` entry was written (same order as `deps`); for a whole `${data.test}`, the
+   * section entry it copies.
+   */
   depsWhere: SourceLocation[];
+  /**
+   * Where each of the stage's keys was written, by stage-relative dotted path (`uses`, `needs`,
+   * `deps[2]`, `params`, `params.training.lr`): the real key and its file:line:column, following
+   * `${section.key}` to the section entry. Stage errors name keys this way.
+   */
+  keys: Record<string, SourceLocation>;
 }
 
 /** How `repro` compares metrics (top-level `repro` section). */
@@ -100,4 +117,14 @@ export interface Pipeline {
   groups: Map<string, string[]>;
   /** Directed graph upstream → downstream over stage names. */
   graph: DirectedGraph;
+}
+
+/** Options for {@linkcode loadPipeline}. */
+export interface LoadOptions {
+  /** `dotted.key=value` overrides, applied before validation and typed by the file's values. */
+  set?: string[];
+  /** Cache directory override (absolute or relative to the project root); used by `repro`. */
+  cacheDir?: string;
+  /** Backend override (`--backend`): replaces `settings.backend` everywhere it is used. */
+  backend?: string;
 }

@@ -8,6 +8,7 @@
 
 import { TemplateError } from "./errors.ts";
 import type { Example } from "./read.ts";
+import { ignoreLabel } from "../util/labels.ts";
 
 /** The tokenizer surface prompt formatting needs (lib/tokenizer's `Tokenizer` satisfies it). */
 export interface PromptTokenizer {
@@ -23,8 +24,6 @@ export interface PromptTokenizer {
 export const DEFAULT_TEMPLATE = "{document}\nTL;DR: {summary}<|endoftext|>";
 /** Written in a template, stands for the tokenizer's `eosId`. */
 export const END_OF_TEXT_MARKER = "<|endoftext|>";
-/** Label value of positions the loss ignores (the prompt). */
-export const IGNORED_LABEL = -100;
 
 /** Options of {@link formatExample}. */
 export interface FormatOptions {
@@ -41,7 +40,7 @@ export interface FormattedExample {
   /** Prompt then summary then the template's end: the full training sequence. */
   ids: number[];
   /**
-   * Same length as `ids`, aligned with them (the trainer shifts): {@link IGNORED_LABEL} on the
+   * Same length as `ids`, aligned with them (the trainer shifts): {@link ignoreLabel} on the
    * prompt, the token id on the summary and the template's end (end-of-text).
    */
   labels: number[];
@@ -136,7 +135,7 @@ export function formatExample(
   ];
   return {
     ids: [...promptIds, ...targetIds],
-    labels: [...promptIds.map(() => IGNORED_LABEL), ...targetIds],
+    labels: [...promptIds.map(() => ignoreLabel), ...targetIds],
     promptIds,
     promptLength: promptIds.length,
     documentTokens: documentIds.length,

@@ -33,7 +33,6 @@ export {
   type FormatOptions,
   formatPrompt,
   type FormattedExample,
-  IGNORED_LABEL,
   type PromptTokenizer,
 } from "./format.ts";
 export { type TokenLengthStatistics, tokenLengthStatistics } from "./stats.ts";

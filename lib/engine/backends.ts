@@ -25,19 +25,9 @@ import {
   probeWebGpuAdapter,
   webGpuFix,
 } from "./gpu_adapter.ts";
+import { type BackendName, backendNames } from "./backend_names.ts";
 
-/** Backends a user can ask for; `auto` picks the fastest one available. */
-export type BackendName = "auto" | "blas" | "wasm" | "cpu" | "webgpu" | "tensorflow";
-
-/** Every accepted backend name, for validating user input. */
-export const backendNames: readonly BackendName[] = [
-  "auto",
-  "blas",
-  "wasm",
-  "cpu",
-  "webgpu",
-  "tensorflow",
-];
+export { type BackendName, backendNames };
 
 /** What {@link initEngine} set up; goes into every stage's metrics. */
 export interface EngineInfo {

@@ -15,21 +15,3 @@ export class BackendError extends Error {
     this.backend = backend;
   }
 }
-
-/** Thrown by {@link assertNoTensorLeak} when the live tensor count grows across steps. */
-export class TensorLeakError extends Error {
-  /** Live tensors after the first (warm-up) step. */
-  readonly tensorsAfterWarmup: number;
-  /** Live tensors after the last step. */
-  readonly tensorsAtEnd: number;
-  /** Creates the error with both counts. */
-  constructor(tensorsAfterWarmup: number, tensorsAtEnd: number, steps: number) {
-    super(
-      `tensor leak: ${tensorsAfterWarmup} live tensors after the first step, ` +
-        `${tensorsAtEnd} after ${steps} steps`,
-    );
-    this.name = "TensorLeakError";
-    this.tensorsAfterWarmup = tensorsAfterWarmup;
-    this.tensorsAtEnd = tensorsAtEnd;
-  }
-}

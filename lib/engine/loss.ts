@@ -9,15 +9,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { KernelArgs } from "./stock_kernels.ts";
 import { allocate, isWasmHeapBackend, valuesOf } from "./heap.ts";
+import { ignoreLabel } from "../util/labels.ts";
 
 const forwardKernelName = "PeftlabSparseSoftmaxXent";
 const backwardKernelName = "PeftlabSparseSoftmaxXentGrad";
 
 /** Below this float32 softmax value the loss of a row is recomputed in float64 (log precision). */
 const minSafeProbability = 1e-30;
-
-/** Label PyTorch and Hugging Face use for "do not score this position". */
-export const defaultIgnoreIndex: number = -100;
 
 function checkLabel(label: number, vocabSize: number, row: number): void {
   if (!(label >= 0 && label < vocabSize)) {
@@ -219,7 +217,7 @@ export function compositeSparseSoftmaxCrossEntropy(
 export function sparseSoftmaxCrossEntropy(
   logits: tf.Tensor2D,
   labels: tf.Tensor1D,
-  ignoreIndex: number = defaultIgnoreIndex,
+  ignoreIndex: number = ignoreLabel,
 ): tf.Scalar {
   if (logits.rank !== 2 || labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
     throw new RangeError(

@@ -16,10 +16,17 @@ export {
   webGpuFix,
 } from "./gpu_adapter.ts";
 export type { GpuAdapterInfo, GpuEnvironment } from "./gpu_adapter.ts";
-export { defaultIgnoreIndex, sparseSoftmaxCrossEntropy } from "./loss.ts";
+export { sparseSoftmaxCrossEntropy } from "./loss.ts";
 export { geluNew, layerNorm } from "./fused.ts";
-export { assertNoTensorLeak, defaultSampleIntervalMs, MemoryMeter } from "./memory.ts";
+export { withoutTape } from "./no_tape.ts";
+export { concatScalars, sumInOrder } from "./few_inputs.ts";
+export {
+  defaultSampleIntervalMs,
+  MemoryMeter,
+  tensorStorageLimit,
+  wasmHeapMaxBytes,
+} from "./memory.ts";
 export type { PeakMemory } from "./memory.ts";
-export { BackendError, TensorLeakError } from "./errors.ts";
+export { BackendError } from "./errors.ts";
 export { blasPathVariable, loadBlas } from "./blas.ts";
 export type { BlasLibrary, Sgemm } from "./blas.ts";

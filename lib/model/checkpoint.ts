@@ -8,7 +8,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { GPT2, type GPT2Config, parameterShapes, supportedActivations } from "./gpt2.ts";
+import {
+  GPT2,
+  type GPT2Config,
+  gpt2Defaults,
+  parameterShapes,
+  supportedActivations,
+} from "./gpt2.ts";
 import { CheckpointError, readSafetensors, writeSafetensors } from "./safetensors.ts";
 import { exists } from "../util/fs.ts";
 
@@ -48,7 +54,7 @@ export function configFromJson(json: Record<string, unknown>, file: string): GPT
       "scale_attn_by_inverse_layer_idx=true / scale_attn_weights=false are not supported",
     );
   }
-  const activation = json.activation_function ?? "gelu_new";
+  const activation = json.activation_function ?? gpt2Defaults.activationFunction;
   if (
     typeof activation !== "string" ||
     !(supportedActivations as readonly string[]).includes(activation)
@@ -60,14 +66,14 @@ export function configFromJson(json: Record<string, unknown>, file: string): GPT
       }`,
     );
   }
-  const epsilon = json.layer_norm_epsilon ?? 1e-5;
+  const epsilon = json.layer_norm_epsilon ?? gpt2Defaults.layerNormEpsilon;
   if (typeof epsilon !== "number" || !(epsilon > 0)) {
     throw new CheckpointError(
       file,
       `layer_norm_epsilon must be a positive number, got ${JSON.stringify(epsilon)}`,
     );
   }
-  const dropout = json.resid_pdrop ?? 0.1;
+  const dropout = json.resid_pdrop ?? gpt2Defaults.dropout;
   if (typeof dropout !== "number" || !(dropout >= 0 && dropout < 1)) {
     throw new CheckpointError(
       file,

@@ -32,23 +32,33 @@ export interface GenerateOptions {
   /** Beam search length penalty α: hypotheses are ranked by sum log p / length^α (default 1). */
   lengthPenalty?: number;
   /**
-   * Never produce an n-gram of this many tokens twice within one row's new tokens (Hugging Face's
-   * `no_repeat_ngram_size`, counted over the generated part only so copying from the prompt stays
-   * possible); 0 or absent turns it off. Greedy and sampling only.
+   * Hugging Face's `no_repeat_ngram_size`: never produce an n-gram of this many tokens that already
+   * occurs in the row's sequence, prompt included (the soft prompt has no ids and never counts);
+   * 0 or absent turns it off. Greedy, sampling and beam search (per hypothesis).
    */
   noRepeatNgramSize?: number;
+  /**
+   * The same ban counted over the generated tokens only, so that copying an n-gram from the prompt
+   * stays possible; 0 or absent turns it off. Both bans may be set at once.
+   */
+  noRepeatGeneratedNgramSize?: number;
 }
 
 /**
- * The new token ids for each prompt (eos excluded), at most `maxNew` each. Throws ModelInputError
- * when a prompt is empty without a soft prompt, an id is outside the vocabulary, or prompt +
- * maxNew exceeds `nPositions`.
+ * The new token ids for each prompt (eos excluded), at most `maxNew` each. Each new token costs
+ * one asynchronous read-back from the device (no `dataSync`, which webgpu cannot do in Deno).
+ * Rejects with ModelInputError when a prompt is empty without a soft prompt, an id is outside the
+ * vocabulary, or prompt + maxNew exceeds `nPositions`.
  */
-export function generate(model: GPT2, prompts: number[][], opts: GenerateOptions): number[][] {
+export async function generate(
+  model: GPT2,
+  prompts: number[][],
+  opts: GenerateOptions,
+): Promise<number[][]> {
   if (prompts.length === 0) return [];
   checkPrompts(model, prompts, opts);
-  if ((opts.beams ?? 1) > 1) return beamSearch(model, prompts, opts);
-  return sampleOrGreedy(model, prompts, opts);
+  if ((opts.beams ?? 1) > 1) return await beamSearch(model, prompts, opts);
+  return await sampleOrGreedy(model, prompts, opts);
 }
 
 function checkPrompts(model: GPT2, prompts: number[][], opts: GenerateOptions): void {
@@ -149,7 +159,11 @@ function stepPass(model: GPT2, tokens: number[], batch: PaddedBatch, cache: KVCa
   return logits;
 }
 
-function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions): number[][] {
+async function sampleOrGreedy(
+  model: GPT2,
+  prompts: number[][],
+  opts: GenerateOptions,
+): Promise<number[][]> {
   const B = prompts.length;
   const temperature = opts.temperature ?? 0;
   const topP = opts.topP ?? 1;
@@ -161,14 +175,16 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
   try {
     const first = promptPass(model, prompts, opts.prefix, cache);
     let logits = first.lastLogits;
-    const ngram = opts.noRepeatNgramSize ?? 0;
+    const banning = bansRepeats(opts);
     for (let step = 0; step < opts.maxNew; step++) {
-      const banned = ngram > 0 ? outputs.map((tokens) => repeatedNgramEnds(tokens, ngram)) : null;
+      const banned = banning
+        ? outputs.map((tokens, b) => bannedNextTokens(prompts[b], tokens, opts))
+        : null;
       const next = temperature > 0
-        ? sampleRows(logits, temperature, topP, random, banned)
+        ? await sampleRows(logits, temperature, topP, random, banned)
         : banned
-        ? greedyRows(logits, banned)
-        : Array.from(readAndDispose(tf.tidy(() => tf.argMax(logits, -1))));
+        ? await greedyRows(logits, banned)
+        : Array.from(await readAndDispose(tf.tidy(() => tf.argMax(logits, -1))));
       logits.dispose();
       for (let b = 0; b < B; b++) {
         if (finished[b]) continue;
@@ -183,6 +199,32 @@ function sampleOrGreedy(model: GPT2, prompts: number[][], opts: GenerateOptions)
     cache.dispose();
   }
   return outputs;
+}
+
+/** Whether either no-repeat ban is on. */
+function bansRepeats(opts: GenerateOptions): boolean {
+  return (opts.noRepeatNgramSize ?? 0) > 0 || (opts.noRepeatGeneratedNgramSize ?? 0) > 0;
+}
+
+/**
+ * The tokens a row may not produce next: those completing an n-gram of the whole sequence
+ * (`noRepeatNgramSize`, as Hugging Face) or of the generated part (`noRepeatGeneratedNgramSize`).
+ */
+function bannedNextTokens(
+  prompt: readonly number[],
+  generated: readonly number[],
+  opts: GenerateOptions,
+): Set<number> {
+  const banned = new Set<number>();
+  const whole = opts.noRepeatNgramSize ?? 0;
+  const generatedOnly = opts.noRepeatGeneratedNgramSize ?? 0;
+  if (whole > 0) {
+    for (const id of repeatedNgramEnds([...prompt, ...generated], whole)) banned.add(id);
+  }
+  if (generatedOnly > 0) {
+    for (const id of repeatedNgramEnds(generated, generatedOnly)) banned.add(id);
+  }
+  return banned;
 }
 
 /**
@@ -202,9 +244,9 @@ export function repeatedNgramEnds(tokens: readonly number[], n: number): Set<num
 }
 
 /** Argmax per row, skipping each row's banned tokens. */
-function greedyRows(logits: tf.Tensor2D, banned: Set<number>[]): number[] {
+async function greedyRows(logits: tf.Tensor2D, banned: Set<number>[]): Promise<number[]> {
   const [R, V] = logits.shape;
-  const values = readAndDispose(logits.clone());
+  const values = await readAndDispose(logits.clone());
   const picks: number[] = [];
   for (let r = 0; r < R; r++) {
     let best = -1;
@@ -218,15 +260,15 @@ function greedyRows(logits: tf.Tensor2D, banned: Set<number>[]): number[] {
 }
 
 /** Draws one token per row from softmax(logits / temperature), restricted to the top-p nucleus. */
-function sampleRows(
+async function sampleRows(
   logits: tf.Tensor2D,
   temperature: number,
   topP: number,
   random: () => number,
   banned: Set<number>[] | null = null,
-): number[] {
+): Promise<number[]> {
   const [R, V] = logits.shape;
-  const probs = readAndDispose(tf.tidy(() => tf.softmax(tf.div(logits, temperature), -1)));
+  const probs = await readAndDispose(tf.tidy(() => tf.softmax(tf.div(logits, temperature), -1)));
   const picks: number[] = [];
   for (let r = 0; r < R; r++) {
     const row = probs.subarray(r * V, (r + 1) * V);
@@ -271,7 +313,11 @@ interface Beam {
  * hypothesis ends at eos; a prompt is done once it has `beams` ended hypotheses or after maxNew
  * steps, and returns the one with the best sum log p / length^lengthPenalty.
  */
-function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): number[][] {
+async function beamSearch(
+  model: GPT2,
+  prompts: number[][],
+  opts: GenerateOptions,
+): Promise<number[][]> {
   const B = prompts.length;
   const K = opts.beams!;
   const alpha = opts.lengthPenalty ?? 1;
@@ -290,6 +336,11 @@ function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): nu
     let logits = tf.tidy(() => tf.gather(first.lastLogits, copies)) as tf.Tensor2D; // (B·K, V)
     first.lastLogits.dispose();
     const V = logits.shape[1];
+    if (K * V > 2 ** 24) {
+      throw new ModelInputError(
+        `beams × vocabulary = ${K * V} exceeds 2^24 (indices read as float32)`,
+      );
+    }
     // Only beam 0 is live at the start, so the first step does not pick K copies of one token.
     let beams: Beam[][] = Array.from(
       { length: B },
@@ -299,11 +350,17 @@ function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): nu
     const done = new Array(B).fill(false);
     for (let step = 0; step < opts.maxNew; step++) {
       const scores = beams.flat().map((beam) => beam.score);
-      const { values, indices } = tf.tidy(() => {
-        const total = tf.add(tf.logSoftmax(logits, -1), tf.tensor2d(scores, [B * K, 1])); // (B·K, V)
-        const best = tf.topk(tf.reshape(total, [B, K * V]), Math.min(2 * K, K * V)); // (B, 2K)
-        return { values: best.values.dataSync(), indices: best.indices.dataSync() };
+      const banned = bansRepeats(opts) ? bannedScores(prompts, beams, V, opts) : null;
+      const best = tf.tidy(() => {
+        let total = tf.add(tf.logSoftmax(logits, -1), tf.tensor2d(scores, [B * K, 1])); // (B·K, V)
+        if (banned) total = tf.add(total, tf.tensor2d(banned, [B * K, V])); // (B·K, V)
+        const top = tf.topk(tf.reshape(total, [B, K * V]), Math.min(2 * K, K * V)); // (B, 2K)
+        // One read-back: indices < K·V are exact in float32 for any real vocabulary (< 2^24 / K).
+        return tf.stack([top.values, tf.cast(top.indices, "float32")]); // (2, B, 2K)
       });
+      const both = await readAndDispose(best);
+      const values = both.subarray(0, both.length / 2);
+      const indices = both.subarray(both.length / 2);
       logits.dispose();
       const width = values.length / B;
       const sourceRows: number[] = [];
@@ -349,9 +406,30 @@ function beamSearch(model: GPT2, prompts: number[][], opts: GenerateOptions): nu
   }
 }
 
-/** The values of `tensor`, which is then freed. */
-function readAndDispose(tensor: tf.Tensor): Float32Array | Int32Array {
-  const values = tensor.dataSync() as Float32Array | Int32Array;
-  tensor.dispose();
-  return values;
+/** Per beam row `[B·K, V]`: -Infinity for each token its hypothesis may not produce next, else 0. */
+function bannedScores(
+  prompts: number[][],
+  beams: Beam[][],
+  V: number,
+  opts: GenerateOptions,
+): Float32Array {
+  const K = beams[0].length;
+  const penalty = new Float32Array(prompts.length * K * V);
+  beams.forEach((live, b) =>
+    live.forEach((beam, k) => {
+      for (const id of bannedNextTokens(prompts[b], beam.tokens, opts)) {
+        penalty[(b * K + k) * V + id] = -Infinity;
+      }
+    })
+  );
+  return penalty;
+}
+
+/** The values of `tensor`, read back asynchronously; the tensor is then freed. */
+async function readAndDispose(tensor: tf.Tensor): Promise<Float32Array | Int32Array> {
+  try {
+    return await tensor.data() as Float32Array | Int32Array;
+  } finally {
+    tensor.dispose();
+  }
 }

@@ -15,7 +15,8 @@ import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core ships no gradient functions in its bundle; the union package registers all of them
 // (on the same tfjs-core instance), which training the model needs.
 import "@tensorflow/tfjs";
-import { geluNew, layerNorm, sparseSoftmaxCrossEntropy } from "../engine/mod.ts";
+import { geluNew, layerNorm, sparseSoftmaxCrossEntropy, withoutTape } from "../engine/mod.ts";
+import { ignoreLabel } from "../util/labels.ts";
 
 /** Architecture of a GPT-2 model; field names are the Hugging Face ones in camelCase. */
 export interface GPT2Config {
@@ -43,6 +44,19 @@ export interface GPT2Config {
    */
   trainedContext?: number;
 }
+
+/**
+ * Hugging Face's `GPT2Config` defaults for the fields a checkpoint's config.json or a pipeline's
+ * `model:` section may leave out; the one place these defaults are stated.
+ */
+export const gpt2Defaults = {
+  /** `layer_norm_epsilon`. */
+  layerNormEpsilon: 1e-5,
+  /** `activation_function`. */
+  activationFunction: "gelu_new",
+  /** `resid_pdrop` (= `embd_pdrop` = `attn_pdrop`). */
+  dropout: 0.1,
+} as const;
 
 /**
  * Longest sequence (soft prompt included) a model may train or generate on: the context its
@@ -134,6 +148,12 @@ export interface ForwardOptions {
   attentionMask?: tf.Tensor2D;
   /** Position of each computed slot `[B, S]` (int32); default Tp..Tp+S-1. Needed with left padding. */
   positionIds?: tf.Tensor2D;
+  /**
+   * Leading blocks (with the embeddings and the prefix) that no gradient needs: they run off the
+   * gradient tape, so back-propagation keeps none of their activations. Set it only when nothing
+   * trainable lies in them. Default 0.
+   */
+  frozenBlocks?: number;
 }
 
 /** Additive mask value for positions that must get zero attention; finite so softmax never yields NaN. */
@@ -241,25 +261,33 @@ export class GPT2 {
         : x;
 
     const hidden = tf.tidy(() => {
-      // token + position embeddings
-      const wte = this.param("wte.weight"); // (V, C)
-      const wpe = this.param("wpe.weight"); // (nPositions, C)
-      const tokenRows = tf.gather(wte, tf.reshape(ids, [-1])); // (B·T, C)
-      const tokens = tf.reshape(tokenRows, [B, T, C]); // (B, T, C)
-      const inputs = opts.prefix ? tf.concat([opts.prefix, tokens], 1) : tokens; // (B, S, C)
-      const positions = opts.positionIds
-        ? tf.reshape(tf.gather(wpe, tf.reshape(opts.positionIds, [-1])), [B, S, C]) // (B, S, C)
-        : tf.expandDims(tf.slice(wpe, [past, 0], [S, C]), 0); // (1, S, C)
-      let x = dropout(addKeepingNothing(inputs as tf.Tensor3D, positions)); // (B, S, C)
-
       const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
-      for (let i = 0; i < this.config.nLayer; i++) {
-        // One scope per block: what backprop needs is kept by the tape, the rest of the block's
-        // intermediates are freed now instead of at the end of the whole forward pass.
-        const input = x;
-        x = tf.tidy(() => this.block(i, input, mask, opts.cache, dropout));
-      }
-      return this.layerNorm("ln_f", x); // (B, S, C)
+      const blocks = (x: tf.Tensor3D, from: number, to: number) => {
+        for (let i = from; i < to; i++) {
+          // One scope per block: what backprop needs is kept by the tape, the rest of the block's
+          // intermediates are freed now instead of at the end of the whole forward pass.
+          const input = x;
+          x = tf.tidy(() => this.block(i, input, mask, opts.cache, dropout));
+        }
+        return x; // (B, S, C)
+      };
+      const embedded = () => {
+        // token + position embeddings
+        const wte = this.param("wte.weight"); // (V, C)
+        const wpe = this.param("wpe.weight"); // (nPositions, C)
+        const tokenRows = tf.gather(wte, tf.reshape(ids, [-1])); // (B·T, C)
+        const tokens = tf.reshape(tokenRows, [B, T, C]); // (B, T, C)
+        const inputs = opts.prefix ? tf.concat([opts.prefix, tokens], 1) : tokens; // (B, S, C)
+        const positions = opts.positionIds
+          ? tf.reshape(tf.gather(wpe, tf.reshape(opts.positionIds, [-1])), [B, S, C]) // (B, S, C)
+          : tf.expandDims(tf.slice(wpe, [past, 0], [S, C]), 0); // (1, S, C)
+        return dropout(addKeepingNothing(inputs as tf.Tensor3D, positions)); // (B, S, C)
+      };
+      const frozen = Math.min(opts.frozenBlocks ?? 0, this.config.nLayer);
+      const x = frozen > 0
+        ? withoutTape(() => blocks(embedded(), 0, frozen), ids) // (B, S, C), nothing kept
+        : embedded(); // (B, S, C)
+      return this.layerNorm("ln_f", blocks(x, frozen, this.config.nLayer)); // (B, S, C)
     });
     if (opts.cache) opts.cache.length = past + S;
     return hidden;
@@ -336,9 +364,8 @@ export class GPT2 {
   private linear(name: string, x: tf.Tensor2D): tf.Tensor2D {
     const weight = this.param(`${name}.weight`); // (in, out)
     const bias = this.param(`${name}.bias`); // (out)
-    // A plain add on purpose: LoRA's and IA³'s wrappers add their own bias the same way, so a
-    // leaner add here alone would make the frozen-base methods look costlier than full tuning.
-    const base: LinearFn = (rows) => tf.add(tf.matMul(rows, weight), bias) as tf.Tensor2D;
+    // Wrappers (LoRA, IA³) call this same base layer, so every method pays for it alike.
+    const base: LinearFn = (rows) => tf.add(tf.matMul(rows, weight), bias) as tf.Tensor2D; // (N, out)
     const wrapper = this.linearWrappers.get(name);
     return wrapper ? wrapper(x, base) : base(x);
   }
@@ -358,7 +385,7 @@ function sumToShape(dy: tf.Tensor, shape: number[]): tf.Tensor {
  * residual branch until the backward pass ended. Both
  * gradients are computed (a sum over broadcast axes for a bias or mask: cheap next to a matmul).
  */
-function addKeepingNothing<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+export function addKeepingNothing<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
   const added = tf.customGrad(
     ((x: tf.Tensor, y: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
       save([]);
@@ -463,10 +490,24 @@ function validateConfig(config: GPT2Config): void {
   }
 }
 
-/** Shape of every GPT-2 parameter by Hugging Face name, in checkpoint order. */
-export function parameterShapes(config: GPT2Config): Map<string, number[]> {
-  const { nLayer, nEmbd: C, vocabSize: V, nPositions } = config;
-  const inner = config.nInner ?? 4 * C;
+/** The config fields that fix every weight's shape. */
+export type GPT2Shape = Pick<
+  GPT2Config,
+  "nLayer" | "nEmbd" | "vocabSize" | "nPositions" | "nInner"
+>;
+
+/** Hidden width of the MLP: `n_inner`, or 4·n_embd when the config leaves it out (as in Hugging Face). */
+export function mlpWidth(shape: Pick<GPT2Config, "nEmbd" | "nInner">): number {
+  return shape.nInner ?? 4 * shape.nEmbd;
+}
+
+/**
+ * Shape of every GPT-2 parameter by Hugging Face name, in checkpoint order: the one table of
+ * GPT-2's layers that loading, initialisation and the tuning methods' counts all read.
+ */
+export function parameterShapes(shape: GPT2Shape): Map<string, number[]> {
+  const { nLayer, nEmbd: C, vocabSize: V, nPositions } = shape;
+  const inner = mlpWidth(shape);
   const shapes = new Map<string, number[]>([
     ["wte.weight", [V, C]],
     ["wpe.weight", [nPositions, C]],
@@ -490,13 +531,30 @@ export function parameterShapes(config: GPT2Config): Map<string, number[]> {
   return shapes;
 }
 
-/** Names of the linear layers that `linearWrappers` can target, e.g. `h.0.attn.c_attn`. */
-export function linearLayerNames(config: GPT2Config): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < config.nLayer; i++) {
-    names.push(`h.${i}.attn.c_attn`, `h.${i}.attn.c_proj`, `h.${i}.mlp.c_fc`, `h.${i}.mlp.c_proj`);
+/** Input and output width of one linear (Conv1D) layer, whose weight is `[in, out]`. */
+export interface LinearShape {
+  /** Input features (rows of the weight). */
+  inFeatures: number;
+  /** Output features (columns of the weight). */
+  outFeatures: number;
+}
+
+/** Weight names of the layers `linearWrappers` can wrap; group 1 is the layer's name. */
+const linearWeightName = /^(h\.\d+\.(?:attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj))\.weight$/;
+
+/**
+ * The wrappable linear layers among named weight shapes (from {@link parameterShapes} or a
+ * model's `params`), in the given order, e.g. `h.0.attn.c_attn → {in: C, out: 3C}`.
+ */
+export function linearLayers(
+  weights: Iterable<readonly [string, readonly number[]]>,
+): Map<string, LinearShape> {
+  const layers = new Map<string, LinearShape>();
+  for (const [name, [inFeatures, outFeatures]] of weights) {
+    const match = linearWeightName.exec(name);
+    if (match) layers.set(match[1], { inFeatures, outFeatures });
   }
-  return names;
+  return layers;
 }
 
 /** Standard deviation of GPT-2's initial weights. */
@@ -525,9 +583,6 @@ export function createGPT2(config: GPT2Config, seed: number): GPT2 {
   }
   return new GPT2(config, params);
 }
-
-/** Label value that `lmLoss` skips (Hugging Face's convention). */
-export const ignoreLabel = -100;
 
 /** What `lmLoss` needs of a model: its width, hidden states and the LM head (`GPT2` fits). */
 export interface LanguageModel extends Pick<GPT2, "hiddenStates" | "lmHead"> {

@@ -65,6 +65,7 @@ export async function writeAdapterDir(
     [adapterConfigFile]: {
       peft_type: peftType,
       task_type: "CAUSAL_LM",
+      auto_mapping: null,
       base_model_name_or_path: baseModel ?? null,
       revision: null,
       inference_mode: true,
@@ -103,6 +104,22 @@ export function parseSavedConfig<C>(configPath: string, parse: () => C): C {
   } catch (error) {
     throw new CheckpointError(configPath, (error as Error).message);
   }
+}
+
+/**
+ * `dir`'s `peftlab_method.json`, or undefined when there is none (an adapter Python PEFT saved);
+ * throws CheckpointError when it is there but malformed.
+ */
+export async function readMethodRecord(dir: string): Promise<MethodRecord | undefined> {
+  const path = `${dir}/${methodRecordFile}`;
+  try {
+    await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new CheckpointError(path, `cannot read: ${(error as Error).message}`);
+  }
+  const record = await readJsonFile(path);
+  return { method: String(record.method), config: record.config };
 }
 
 /** Reads a JSON file; throws CheckpointError when missing or malformed. */

@@ -114,3 +114,76 @@ export function readIntList(
   }
   return [...value];
 }
+
+/** Reads a boolean; returns `fallback` when absent. */
+export function readBoolean(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: boolean,
+): boolean {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== "boolean") {
+    throw new ConfigError(join(where, key), `expected true or false, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Checks that `pattern` compiles as a regular expression; throws ConfigError at `key` otherwise. */
+function checkRegex(pattern: string, key: string): void {
+  try {
+    new RegExp(pattern);
+  } catch (error) {
+    throw new ConfigError(key, `invalid regular expression: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Reads PEFT's `target_modules`: a non-empty list of module names (matched by suffix) or one
+ * string, a regular expression matched against the whole module name as in PEFT.
+ */
+export function readTargetModules(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: string[],
+): string | string[] {
+  const value = raw[key] ?? fallback;
+  if (typeof value === "string" && value.length > 0) {
+    checkRegex(value, join(where, key));
+    return value;
+  }
+  return readStringList(raw, key, where, fallback);
+}
+
+/**
+ * Reads a map from module-name pattern to a positive number (PEFT's `rank_pattern`,
+ * `alpha_pattern`); `{}` when absent. `integer` requires whole numbers.
+ */
+export function readPatternMap(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  integer: boolean,
+): Record<string, number> {
+  const value = raw[key] ?? {};
+  const full = join(where, key);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(
+      full,
+      `expected a map of module pattern → number, got ${JSON.stringify(value)}`,
+    );
+  }
+  const map: Record<string, number> = {};
+  for (const [pattern, n] of Object.entries(value)) {
+    checkRegex(pattern, `${full}.${pattern}`);
+    if (typeof n !== "number" || !(n > 0) || (integer && !Number.isInteger(n))) {
+      throw new ConfigError(
+        `${full}.${pattern}`,
+        `expected a positive ${integer ? "integer" : "number"}, got ${JSON.stringify(n)}`,
+      );
+    }
+    map[pattern] = n;
+  }
+  return map;
+}

@@ -1,62 +1,82 @@
 /**
- * IA³ (Liu et al. 2022) in Hugging Face PEFT's layout: learned rescaling vectors, initialised to
- * ones, on the keys and values (the k and v thirds of `attn.c_attn`'s output) and on the MLP's
- * hidden activations (the input of `mlp.c_proj`). The query third stays at scale 1, so the saved
- * `ia3_l` of `c_attn` is PEFT's `[3C, 1]` with ones in the query rows and loads in PEFT unchanged.
+ * IA³ (Liu et al. 2022) as in Hugging Face PEFT: learned rescaling vectors, initialised to ones, on
+ * the output of `attn.c_attn` (queries, keys and values, as PEFT scales GPT-2's fused projection)
+ * and on the MLP's hidden activations (the input of `mlp.c_proj`). The paper's variant, which
+ * scales only keys and values, is `attention_scales: kv`; its query scales stay 1 and are saved as
+ * ones, so both variants save PEFT's `[3C, 1]` `ia3_l` and load in PEFT unchanged.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { LinearFn } from "../model/gpt2.ts";
 import { CheckpointError } from "../model/safetensors.ts";
 import {
   expectTensor,
+  methodRecordFile,
   parseSavedConfig,
   readAdapterConfig,
+  readMethodRecord,
   readWeightsFile,
   variableFrom,
   writeAdapterDir,
 } from "./adapter_io.ts";
-import { readStringList, rejectUnknownKeys } from "./config.ts";
+import { readChoice, readTargetModules, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import {
   type LinearShape,
   linearShapesFor,
   linearShapesOf,
-  matchesTarget,
+  matchesTargets,
   peftModulePath,
   selectTargets,
+  type TargetModules,
 } from "./modules.ts";
 import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
 
-/** What a user sets (YAML keys: `target_modules`, `feedforward_modules`), PEFT's GPT-2 defaults. */
+/** Which thirds of GPT-2's fused `c_attn` output IA³ rescales: PEFT's q, k, v or the paper's k, v. */
+export type Ia3AttentionScales = "qkv" | "kv";
+
+/**
+ * What a user sets (YAML keys: `target_modules`, `feedforward_modules`, `attention_scales`),
+ * PEFT's GPT-2 defaults.
+ */
 export interface Ia3Config {
-  /** Modules whose output (or, for feed-forward modules, input) is rescaled. */
-  targetModules: string[];
+  /** Modules whose output (or, for feed-forward modules, input) is rescaled; PEFT's matching. */
+  targetModules: TargetModules;
   /** Targets rescaled on their input rather than their output. */
-  feedforwardModules: string[];
+  feedforwardModules: TargetModules;
+  /** `qkv` (PEFT, default) or `kv` (the paper: query scales fixed at 1). */
+  attentionScales: Ia3AttentionScales;
 }
 
 /** PEFT's defaults for GPT-2. */
 export const defaultIa3Config: Ia3Config = {
   targetModules: ["c_attn", "mlp.c_proj"],
   feedforwardModules: ["mlp.c_proj"],
+  attentionScales: "qkv",
 };
 
 function parseIa3Config(raw: Record<string, unknown>, where: string): Ia3Config {
-  rejectUnknownKeys(raw, ["target_modules", "feedforward_modules"], where);
-  const config = {
-    targetModules: readStringList(raw, "target_modules", where, defaultIa3Config.targetModules),
-    feedforwardModules: readStringList(
+  rejectUnknownKeys(raw, ["target_modules", "feedforward_modules", "attention_scales"], where);
+  const d = defaultIa3Config;
+  const config: Ia3Config = {
+    targetModules: readTargetModules(raw, "target_modules", where, d.targetModules as string[]),
+    feedforwardModules: readTargetModules(
       raw,
       "feedforward_modules",
       where,
-      defaultIa3Config.feedforwardModules,
+      d.feedforwardModules as string[],
     ),
+    attentionScales: readChoice(raw, "attention_scales", where, d.attentionScales, ["qkv", "kv"]),
   };
-  for (const ff of config.feedforwardModules) {
-    if (!config.targetModules.includes(ff)) {
-      throw new ConfigError(
-        `${where ? where + "." : ""}feedforward_modules`,
-        `"${ff}" is not in target_modules`,
-      );
+  // PEFT's own check, made when both are lists.
+  const { targetModules: targets, feedforwardModules: feedforward } = config;
+  if (Array.isArray(targets) && Array.isArray(feedforward)) {
+    for (const ff of feedforward) {
+      if (!targets.includes(ff)) {
+        throw new ConfigError(
+          `${where ? where + "." : ""}feedforward_modules`,
+          `"${ff}" is not in target_modules`,
+        );
+      }
     }
   }
   return config;
@@ -65,7 +85,7 @@ function parseIa3Config(raw: Record<string, unknown>, where: string): Ia3Config 
 /** How one targeted layer is rescaled. */
 interface Ia3Plan {
   feedforward: boolean;
-  /** Output columns that stay at scale 1 (the query third of c_attn). */
+  /** Output columns that stay at scale 1 (the query third of c_attn in the `kv` variant). */
   fixedColumns: number;
   /** Length of the learned vector. */
   learned: number;
@@ -82,16 +102,20 @@ function plan(layers: Map<string, LinearShape>, config: Ia3Config): Map<string, 
   }
   const plans = new Map<string, Ia3Plan>();
   for (const [name, shape] of targets) {
-    const feedforward = config.feedforwardModules.some((ff) => matchesTarget(name, ff));
-    const fixedColumns = !feedforward && name.endsWith("attn.c_attn") ? shape.outFeatures / 3 : 0;
+    const feedforward = matchesTargets(name, config.feedforwardModules);
+    const queryThird = !feedforward && name.endsWith("attn.c_attn");
+    const fixedColumns = queryThird && config.attentionScales === "kv" ? shape.outFeatures / 3 : 0;
     const learned = feedforward ? shape.inFeatures : shape.outFeatures - fixedColumns;
     plans.set(name, { feedforward, fixedColumns, learned, shape });
   }
   return plans;
 }
 
-/** Learned scales: 2C per c_attn (k, v) plus the input width of each feed-forward target. */
-export function ia3TrainableParams(shape: ModelShape, config: Ia3Config): number {
+/**
+ * Learned scales: the output width of each non-feed-forward target (3C per c_attn, 2C with
+ * `attention_scales: kv`) plus the input width of each feed-forward target.
+ */
+function ia3TrainableParams(shape: ModelShape, config: Ia3Config): number {
   let total = 0;
   for (const p of plan(linearShapesFor(shape), config).values()) total += p.learned;
   return total;
@@ -111,7 +135,7 @@ function fullScale(layer: Ia3Layer): tf.Tensor1D {
     : layer.scale as tf.Tensor1D;
 }
 
-/** The layer's weight `[in, out]` and bias `[out]` with its IA³ scales folded in. */
+/** The layer's weight `[in, out]` and bias `[out]` with its IA³ scales folded in (merging only). */
 function scaledParameters(
   layer: Ia3Layer,
   weight: tf.Tensor,
@@ -127,6 +151,48 @@ function scaledParameters(
   ];
 }
 
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * IA³'s rescaled frozen layer `x·W + b`, rows `[N, in]` → `[N, out]`, as one custom-gradient op
+ * that keeps only what the gradients need. A feed-forward target computes base(x·l) and keeps x
+ * (with g = dy·Wᵀ: dx = g·l, dl = Σ_rows g·x); any other computes base(x)·l, the bias scaled too as
+ * in PEFT, and keeps base(x) (dx = (dy·l)·Wᵀ, dl = Σ_rows dy·base(x)). tfjs's own ops would also
+ * keep x·l, x and the product before the bias; no [in, out] tensor is formed either way.
+ */
+function scaledLinear(
+  x: tf.Tensor2D,
+  scale: tf.Tensor1D,
+  weight: tf.Tensor,
+  base: LinearFn,
+  feedforward: boolean,
+): tf.Tensor2D {
+  const op = tf.customGrad(
+    ((input: tf.Tensor2D, l: tf.Tensor1D, save: (t: tf.Tensor[]) => void) => {
+      if (feedforward) {
+        save([input, l]);
+        return {
+          value: base(tf.mul(input, l)), // (N, out)
+          gradFunc: (dy: tf.Tensor2D, [kept, savedScale]: tf.Tensor[]) => {
+            const back = tf.matMul(dy, weight, false, true); // (N, in)
+            return [tf.mul(back, savedScale), tf.sum(tf.mul(back, kept), 0)];
+          },
+        };
+      }
+      const unscaled = base(input); // (N, out)
+      save([unscaled, l]);
+      return {
+        value: tf.mul(unscaled, l), // (N, out)
+        gradFunc: (dy: tf.Tensor2D, [kept, savedScale]: tf.Tensor[]) => [
+          tf.matMul(tf.mul(dy, savedScale), weight, false, true), // (N, in)
+          tf.sum(tf.mul(dy, kept), 0), // (out)
+        ],
+      };
+    }) as unknown as CustomGradFn,
+  ) as (x: tf.Tensor, l: tf.Tensor) => tf.Tensor2D;
+  return op(x, scale);
+}
+
 function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): AppliedMethod {
   const plans = plan(linearShapesOf(model), config);
   for (const p of model.params.values()) p.trainable = false;
@@ -140,14 +206,12 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
     });
   }
   for (const layer of layers) {
+    // PEFT's form: the frozen base as it is, its input (feed-forward) or output rescaled.
     const weight = model.params.get(`${layer.module}.weight`)!; // (in, out)
-    const bias = model.params.get(`${layer.module}.bias`)!; // (out)
-    // (x·l)·W + b = x·(diag(l)·W) + b and (x·W + b)·l = x·(W·diag(l)) + b·l: rescaling the weight
-    // per call keeps no extra (N, width) activation for back-propagation, only [in, out] ones.
-    model.linearWrappers.set(layer.module, (x) => {
-      const [scaledWeight, scaledBias] = scaledParameters(layer, weight, bias);
-      return tf.add(tf.matMul(x, scaledWeight), scaledBias) as tf.Tensor2D; // (N, out)
-    });
+    model.linearWrappers.set(
+      layer.module,
+      (x, base) => scaledLinear(x, fullScale(layer), weight, base, layer.plan.feedforward),
+    );
   }
   let merged = false;
   const trainable = new Map(layers.map((l) => [`${l.module}.ia3_l`, l.scale]));
@@ -204,31 +268,38 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
 
 async function loadIa3(model: TunableModel, dir: string): Promise<AppliedMethod> {
   const { configPath, saved, weightsPath } = await readAdapterConfig(dir, "IA3");
+  const extra = saved.modules_to_save;
+  if (extra != null && !(Array.isArray(extra) && extra.length === 0)) {
+    throw new CheckpointError(
+      configPath,
+      `modules_to_save is ${JSON.stringify(extra)}: fully trained extra modules are not loaded`,
+    );
+  }
   const config = parseSavedConfig(configPath, () =>
     parseIa3Config({
       target_modules: saved.target_modules,
       feedforward_modules: saved.feedforward_modules,
     }, ""));
+  // The variant: peftlab's record says; an adapter PEFT saved scales q, k and v.
+  const recorded = (await readMethodRecord(dir))?.config as Partial<Ia3Config> | undefined;
+  config.attentionScales = recorded?.attentionScales === "kv" ? "kv" : "qkv";
   const tensors = await readWeightsFile(weightsPath);
+  const plans = plan(linearShapesOf(model), config);
   const applied = applyIa3(model, config, 0);
   for (const [name, variable] of applied.trainable) {
     const module = name.slice(0, -".ia3_l".length);
-    const p = plan(linearShapesOf(model), config).get(module)!;
+    const p = plans.get(module)!;
     const shape = p.feedforward ? [1, p.shape.inFeatures] : [p.shape.outFeatures, 1];
     const data = expectTensor(tensors, `${peftModulePath(module)}.ia3_l`, shape, weightsPath);
+    if (data.subarray(0, p.fixedColumns).some((v) => v !== 1)) {
+      throw new CheckpointError(
+        weightsPath,
+        `${name} scales queries, but ${methodRecordFile} says attention_scales: kv`,
+      );
+    }
     const learned = tf.tensor1d(data.subarray(p.fixedColumns));
     variable.assign(learned);
     learned.dispose();
-    if (p.fixedColumns > 0) {
-      // A PEFT-trained adapter may also scale queries; keep those scales as constants.
-      const fixed = data.subarray(0, p.fixedColumns);
-      if (fixed.some((v) => v !== 1)) {
-        throw new CheckpointError(
-          weightsPath,
-          `${name} scales queries; peftlab's IA³ keeps query scales at 1`,
-        );
-      }
-    }
   }
   return applied;
 }
@@ -236,6 +307,7 @@ async function loadIa3(model: TunableModel, dir: string): Promise<AppliedMethod>
 /** IA³ behind the tuning-method interface (registry name `ia3`). */
 export const ia3: TuningMethod<Ia3Config> = {
   name: "ia3",
+  peftType: "IA3",
   parseConfig: parseIa3Config,
   apply: applyIa3,
   load: loadIa3,

@@ -15,27 +15,7 @@ export type {
 } from "./types.ts";
 export { ConfigError } from "./errors.ts";
 export { loadTunedMethod, methodNamed, methods } from "./registry.ts";
-export {
-  adapterConfigFile,
-  adapterWeightsFile,
-  type MethodRecord,
-  methodRecordFile,
-} from "./adapter_io.ts";
-export { defaultLoraConfig, lora, type LoraConfig, loraTrainableParams } from "./lora.ts";
-export {
-  defaultPromptConfig,
-  defaultPromptInitText,
-  prompt,
-  type PromptConfig,
-  type PromptInit,
-  promptTrainableParams,
-} from "./prompt.ts";
-export {
-  defaultSelectConfig,
-  select,
-  type SelectConfig,
-  selectedNames,
-  selectTrainableParams,
-  trainedWeightsFile,
-} from "./select.ts";
-export { defaultIa3Config, ia3, type Ia3Config, ia3TrainableParams } from "./ia3.ts";
+export { lora, type LoraConfig } from "./lora.ts";
+export { defaultPromptInitText, prompt, type PromptConfig, type PromptInit } from "./prompt.ts";
+export { full, type FullConfig } from "./full.ts";
+export { ia3, type Ia3AttentionScales, type Ia3Config } from "./ia3.ts";

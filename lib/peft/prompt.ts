@@ -9,6 +9,7 @@ import {
   assignData,
   expectTensor,
   readAdapterConfig,
+  readMethodRecord,
   readWeightsFile,
   tensorRecord,
   variableFrom,
@@ -65,7 +66,7 @@ function parsePromptConfig(raw: Record<string, unknown>, where: string): PromptC
 }
 
 /** P · C: soft tokens times the embedding width. */
-export function promptTrainableParams(shape: ModelShape, config: PromptConfig): number {
+function promptTrainableParams(shape: ModelShape, config: PromptConfig): number {
   return config.softTokens * shape.nEmbd;
 }
 
@@ -119,15 +120,20 @@ function wrapPrompt(model: TunableModel, config: PromptConfig, prompt: tf.Variab
     async save(dir, info = {}) {
       const tensors = new Map([["prompt_embeddings", tensorRecord(prompt)]]);
       const record = { method: "prompt", config };
+      // PEFT re-runs the init when it loads an adapter (then overwrites it with the saved
+      // embeddings) and refuses TEXT without a tokenizer it can load, so TEXT is written only with
+      // one; otherwise RANDOM, which every PEFT version loads, and peftlab_method.json keeps the
+      // real init.
+      const text = config.init === "text" && info.tokenizer !== undefined;
       await writeAdapterDir(dir, record, tensors, "PROMPT_TUNING", info.baseModel, {
         num_virtual_tokens: config.softTokens,
         token_dim: model.config.nEmbd,
         num_transformer_submodules: 1,
         num_attention_heads: model.config.nHead,
         num_layers: model.config.nLayer,
-        prompt_tuning_init: peftInitName[config.init],
-        prompt_tuning_init_text: config.init === "text" ? config.initText : null,
-        tokenizer_name_or_path: info.tokenizer ?? null,
+        prompt_tuning_init: text || config.init !== "text" ? peftInitName[config.init] : "RANDOM",
+        prompt_tuning_init_text: text ? config.initText : null,
+        tokenizer_name_or_path: text ? info.tokenizer : null,
         tokenizer_kwargs: null,
       });
     },
@@ -159,7 +165,10 @@ async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMeth
   }
   const init = (Object.keys(peftInitName) as PromptInit[])
     .find((key) => peftInitName[key] === saved.prompt_tuning_init) ?? "random";
-  const config: PromptConfig = {
+  // peftlab's record keeps the real init (the saved config may say RANDOM, see save).
+  const record = await readMethodRecord(dir);
+  const recorded = record?.method === "prompt" ? record.config as PromptConfig : undefined;
+  const config: PromptConfig = recorded?.softTokens === softTokens ? recorded : {
     softTokens,
     init,
     initText: typeof saved.prompt_tuning_init_text === "string"
@@ -180,6 +189,7 @@ async function loadPrompt(model: TunableModel, dir: string): Promise<AppliedMeth
 /** Prompt tuning behind the tuning-method interface (registry name `prompt`). */
 export const prompt: TuningMethod<PromptConfig> = {
   name: "prompt",
+  peftType: "PROMPT_TUNING",
   parseConfig: parsePromptConfig,
   apply: applyPrompt,
   load: loadPrompt,

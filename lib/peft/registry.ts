@@ -2,12 +2,17 @@
  * The one place that maps a method name to its implementation. Adding a method is one new module
  * plus one line here; the trainer and stages never branch on method names.
  */
-import { methodRecordFile, readJsonFile } from "./adapter_io.ts";
+import {
+  adapterConfigFile,
+  methodRecordFile,
+  readJsonFile,
+  readMethodRecord,
+} from "./adapter_io.ts";
 import { ConfigError } from "./errors.ts";
 import { ia3 } from "./ia3.ts";
 import { lora } from "./lora.ts";
 import { prompt } from "./prompt.ts";
-import { select } from "./select.ts";
+import { full } from "./full.ts";
 import { CheckpointError } from "../model/safetensors.ts";
 import type { AppliedMethod, TunableModel, TuningMethod } from "./types.ts";
 
@@ -15,7 +20,7 @@ import type { AppliedMethod, TunableModel, TuningMethod } from "./types.ts";
 export const methods: Map<string, TuningMethod<unknown>> = new Map<string, TuningMethod<unknown>>([
   ["prompt", prompt as TuningMethod<unknown>],
   ["lora", lora as TuningMethod<unknown>],
-  ["full", select as TuningMethod<unknown>],
+  ["full", full as TuningMethod<unknown>],
   ["ia3", ia3 as TuningMethod<unknown>],
 ]);
 
@@ -33,14 +38,24 @@ export function methodNamed(name: string, key = "method"): TuningMethod<unknown>
 
 /**
  * Reloads whatever `AppliedMethod.save` wrote into `dir` onto a freshly loaded base model, reading
- * the method name from `peftlab_method.json`. Throws CheckpointError when files are missing or do
- * not fit the model.
+ * the method name from `peftlab_method.json`, or, for an adapter Python PEFT saved, from
+ * `adapter_config.json`'s `peft_type`. Throws CheckpointError when files are missing or do not fit
+ * the model.
  */
 export async function loadTunedMethod(model: TunableModel, dir: string): Promise<AppliedMethod> {
-  const record = await readJsonFile(`${dir}/${methodRecordFile}`);
-  const method = methods.get(String(record.method));
-  if (!method) {
-    throw new CheckpointError(`${dir}/${methodRecordFile}`, `unknown method "${record.method}"`);
-  }
+  const record = await readMethodRecord(dir);
+  const [path, name] = record
+    ? [`${dir}/${methodRecordFile}`, record.method]
+    : await peftTypeMethod(dir);
+  const method = methods.get(name);
+  if (!method) throw new CheckpointError(path, `unknown method "${name}"`);
   return await method.load(model, dir);
+}
+
+/** The registry name of the method whose `peftType` `dir`'s adapter_config.json names. */
+async function peftTypeMethod(dir: string): Promise<[string, string]> {
+  const configPath = `${dir}/${adapterConfigFile}`;
+  const peftType = (await readJsonFile(configPath)).peft_type;
+  const method = [...methods.values()].find((m) => m.peftType && m.peftType === peftType);
+  return [configPath, method?.name ?? `peft_type ${peftType}`];
 }

@@ -2,16 +2,13 @@
  * The contract every tuning method implements (PEFT-style: a config, a layer change, and the rule
  * for which parameters train) plus the slice of the GPT-2 model the methods touch.
  *
- * The model is described structurally so that this folder depends only on the shape of
- * `lib/model/gpt2.ts`'s `GPT2`, not on its module.
+ * The model is described structurally (`TunableModel`: what `lib/model/gpt2.ts`'s `GPT2` offers);
+ * GPT-2's layer table and the linear-wrapper type are lib/model's, stated there once.
  */
 import type * as tf from "@tensorflow/tfjs-core";
+import type { LinearWrapper } from "../model/gpt2.ts";
 
-/** A replacement for one linear layer: `y = wrapper(x, base)` where `base(x) = x·W + b`. */
-export type LinearWrapper = (
-  x: tf.Tensor2D,
-  base: (x: tf.Tensor2D) => tf.Tensor2D,
-) => tf.Tensor2D;
+export type { LinearWrapper };
 
 /** The GPT-2 shape fields a method needs (a subset of `GPT2Config`). */
 export interface ModelShape {
@@ -23,6 +20,8 @@ export interface ModelShape {
   nHead: number;
   /** Vocabulary size V. */
   vocabSize: number;
+  /** Hidden width of the MLP (`n_inner`); 4·nEmbd when absent. */
+  nInner?: number;
   /** Maximum number of positions (prefix + tokens). */
   nPositions: number;
   /** Longest sequence the base was trained on, when it records one (see `usableContext`). */
@@ -64,9 +63,16 @@ export interface AppliedMethod {
 
 /** Provenance written into saved adapter configs. */
 export interface SaveInfo {
-  /** `base_model_name_or_path` in PEFT's adapter_config.json. */
+  /**
+   * `base_model_name_or_path` in PEFT's adapter_config.json: where `from_pretrained` finds the base
+   * (an absolute folder or a Hub id).
+   */
   baseModel?: string;
-  /** `tokenizer_name_or_path` (prompt tuning). */
+  /**
+   * A tokenizer `AutoTokenizer.from_pretrained` loads and whose ids are the model's
+   * (`tokenizer_name_or_path`, prompt tuning with a text init). PEFT re-runs that init when it
+   * loads the adapter, so without one the saved config says RANDOM (see prompt.ts).
+   */
   tokenizer?: string;
 }
 
@@ -74,6 +80,8 @@ export interface SaveInfo {
 export interface TuningMethod<C> {
   /** Registry name. */
   name: string;
+  /** PEFT's `peft_type` of the adapters it saves (`LORA`, `IA3`, `PROMPT_TUNING`), if any. */
+  peftType?: string;
   /** Validates a raw config section; throws `ConfigError` naming the key (prefixed with `where`). */
   parseConfig(raw: Record<string, unknown>, where: string): C;
   /** Adds the method to `model` (wrappers, soft prompt) and picks the trainable variables. */

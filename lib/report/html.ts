@@ -175,13 +175,13 @@ h4 { font-size: 12px; margin: 0 0 4px; text-transform: uppercase; letter-spacing
 .lead { color: var(--muted); margin: 0; }
 .table-scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
 table.metrics { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 14px; }
-table.metrics th, table.metrics td { padding: 8px 10px; text-align: right; white-space: nowrap;
+table.metrics th, table.metrics td { padding: 8px 7px; text-align: right; white-space: nowrap;
   border-bottom: 1px solid var(--line); }
 table.metrics thead th { background: var(--soft); font-weight: 600; white-space: normal; vertical-align: bottom; }
 table.metrics th[scope=row], table.metrics thead th:first-child { text-align: left; }
 table.metrics tbody tr:last-child > * { border-bottom: none; }
 table.metrics tbody tr:nth-child(even) { background: #fbfcfd; }
-.detail { display: block; color: var(--muted); font-size: 12px; }
+.detail { display: block; color: var(--muted); font-size: 11.5px; }
 .notes { color: var(--muted); font-size: 13px; margin: 8px 0 0; padding-left: 20px; }
 .charts { display: flex; flex-wrap: wrap; gap: 24px; }
 figure.chart { margin: 0; padding: 12px; border: 1px solid var(--line); border-radius: 8px; max-width: 100%; overflow-x: auto; }

@@ -10,6 +10,7 @@
 export {
   BASELINE_OPTIONAL_FIELDS,
   type ConfidenceInterval,
+  DEVICE_FIELDS,
   EXAMPLE_SCORE_FIELDS,
   ReportInputError,
   RUN_METRIC_KEYS,

@@ -61,18 +61,35 @@ export interface RunMetrics {
   trainableParams: number;
   /** Number of parameters of the whole model including adapters/soft prompt. */
   totalParams: number | null;
-  /** Training wall time, seconds. */
+  /**
+   * Wall seconds of the optimisation steps only (forward, backward, accumulation, clipping,
+   * update), summed over resumed sessions; validation and checkpoints are not included.
+   */
   trainSeconds: number | null;
-  /** Training throughput, tokens per second. */
+  /** Wall seconds of the validation passes during training. */
+  validationSeconds: number | null;
+  /** Wall seconds of writing resumable checkpoints during training. */
+  checkpointSeconds: number | null;
+  /** Training throughput: real (non-padding) tokens per second of `trainSeconds`. */
   tokensPerSecond: number | null;
-  /** Peak process resident set size while training, bytes. */
+  /** Peak process resident set size while training, bytes (sampled; the whole process). */
   peakTrainRssBytes: number | null;
-  /** Peak bytes held by TensorFlow.js tensors while training. */
+  /**
+   * Exact peak of live TensorFlow.js tensor storage while training, bytes: weights, optimizer
+   * moments, gradients and what back-propagation keeps, each buffer counted once.
+   */
   peakTrainTensorBytes: number | null;
-  /** Peak process resident set size while evaluating, bytes. */
+  /** Peak device bytes allocated while training (webgpu: GPU buffers, tfjs's pool included); null on CPU backends. */
+  peakTrainDeviceBytes?: number | null;
+  /** Peak process resident set size while evaluating, bytes (sampled; the whole process). */
   peakEvalRssBytes: number | null;
-  /** Peak bytes held by TensorFlow.js tensors while evaluating. */
+  /**
+   * Exact peak of live TensorFlow.js tensor storage over the test-loss pass and generation,
+   * bytes (weights, activations, logits, KV cache); the same meter as `peakTrainTensorBytes`.
+   */
   peakEvalTensorBytes: number | null;
+  /** Peak device bytes allocated while evaluating (webgpu); null on CPU backends. */
+  peakEvalDeviceBytes?: number | null;
   /** Evaluation (generation + scoring) wall time, seconds. */
   evalSeconds: number;
   /** Test predictions, in the order the evaluate stage wrote them. */
@@ -88,19 +105,31 @@ export const NUMERIC_FIELDS = [
   "trainableParams",
   "totalParams",
   "trainSeconds",
+  "validationSeconds",
+  "checkpointSeconds",
   "tokensPerSecond",
   "peakTrainRssBytes",
   "peakTrainTensorBytes",
+  "peakTrainDeviceBytes",
   "peakEvalRssBytes",
   "peakEvalTensorBytes",
+  "peakEvalDeviceBytes",
   "evalSeconds",
 ] as const;
+
+/** Figures only a backend with a device reports (webgpu): null or absent on any other run. */
+export const DEVICE_FIELDS: readonly typeof NUMERIC_FIELDS[number][] = [
+  "peakTrainDeviceBytes",
+  "peakEvalDeviceBytes",
+];
 
 /** Figures a baseline run may lack (no training; for a rule, no model): null there. */
 export const BASELINE_OPTIONAL_FIELDS: readonly typeof NUMERIC_FIELDS[number][] = [
   "validationLoss",
   "totalParams",
   "trainSeconds",
+  "validationSeconds",
+  "checkpointSeconds",
   "tokensPerSecond",
   "peakTrainRssBytes",
   "peakTrainTensorBytes",
@@ -176,6 +205,7 @@ export function validateRunMetrics(run: RunMetrics): RunMetrics {
   for (const field of NUMERIC_FIELDS) {
     const value: unknown = run[field];
     if (value === null && run.baseline && BASELINE_OPTIONAL_FIELDS.includes(field)) continue;
+    if ((value === null || value === undefined) && DEVICE_FIELDS.includes(field)) continue;
     if (!isFiniteNumber(value)) throw new ReportInputError(where, field, describe(value));
     if (value < 0 && field !== "validationLoss") {
       throw new ReportInputError(where, field, `must not be negative, got ${value}`);

@@ -79,7 +79,7 @@ function summarise(values: readonly (number | null)[]): Summary {
 }
 
 function fieldOf(run: RunMetrics, field: SummaryField): number | null {
-  if (field !== "trainablePercent") return run[field];
+  if (field !== "trainablePercent") return run[field] ?? null;
   return run.totalParams ? 100 * run.trainableParams / run.totalParams : null;
 }
 

@@ -16,7 +16,7 @@ import {
   formatRouge,
 } from "./format.ts";
 import { INTERVAL_FIELDS, type RunMetrics } from "./run_metrics.ts";
-import { type MethodRow, type MetricsTable, SUMMARY_FIELDS } from "./table.ts";
+import { type MethodRow, type MetricsTable, type Summary, SUMMARY_FIELDS } from "./table.ts";
 import type { Verdict } from "./verdict.ts";
 
 /** A column of the human-readable table: its header and how a row shows in it. */
@@ -25,8 +25,8 @@ export interface DisplayColumn {
   header: string;
   /** The main cell text for one row. */
   cell(row: MethodRow): string;
-  /** Secondary text shown after the main text (a CI, a share), if any. */
-  detail?(row: MethodRow): string;
+  /** Secondary text shown after the main text (a CI, a share); undefined for none. */
+  detail?(row: MethodRow): string | undefined;
 }
 
 /** The columns of `metrics.md` and of the table in `report.html`, in order. */
@@ -54,19 +54,34 @@ export const DISPLAY_COLUMNS: readonly DisplayColumn[] = [
     cell: (row) => formatCount(row.trainableParams),
     detail: (row) => `(${formatPercent(row.trainablePercent)})`,
   },
-  { header: "Train time", cell: (row) => formatDuration(row.trainSeconds) },
+  {
+    header: "Train time",
+    cell: (row) => formatDuration(row.trainSeconds),
+    detail: (row) =>
+      row.trainSeconds.mean === null
+        ? undefined
+        : `(+${formatDuration(row.validationSeconds)} val., ${
+          formatDuration(row.checkpointSeconds)
+        } ckpt.)`,
+  },
   {
     header: "Peak train memory",
     cell: (row) => formatBytes(row.peakTrainRssBytes),
-    detail: (row) => `(tensors ${formatBytes(row.peakTrainTensorBytes)})`,
+    detail: (row) => memoryDetail(row.peakTrainTensorBytes, row.peakTrainDeviceBytes),
   },
   {
     header: "Peak eval memory",
     cell: (row) => formatBytes(row.peakEvalRssBytes),
-    detail: (row) => `(tensors ${formatBytes(row.peakEvalTensorBytes)})`,
+    detail: (row) => memoryDetail(row.peakEvalTensorBytes, row.peakEvalDeviceBytes),
   },
   { header: "Tokens/s", cell: (row) => formatCount(row.tokensPerSecond) },
 ];
+
+/** `(tensors X)`, or `(tensors X, device Y)` on a backend with a device. */
+function memoryDetail(tensors: Summary, device: Summary): string {
+  const deviceText = device.mean === null ? "" : `, device ${formatBytes(device)}`;
+  return `(tensors ${formatBytes(tensors)}${deviceText})`;
+}
 
 /** The full text of a column's cell for one row: main text, then its detail if any. */
 export function cellText(column: DisplayColumn, row: MethodRow): string {
@@ -78,7 +93,8 @@ export function cellText(column: DisplayColumn, row: MethodRow): string {
 export const TABLE_NOTES: readonly string[] = [
   "ROUGE: F-measure ×100 on the test split; [95% bootstrap CI] (with several seeds, the mean of the per-seed bounds).",
   "With several seeds: mean ± sample standard deviation over seeds. Val. loss: nats per token of the evaluated checkpoint.",
-  "Memory: peak process RSS (peak TensorFlow.js tensor bytes); 1 MB = 10^6 bytes. Tokens/s: training throughput.",
+  "Train time: wall time of the optimisation steps only (forward, backward, clipping, update); validation passes (val.) and checkpoint writes (ckpt.) are shown apart in brackets. Tokens/s: real (non-padding) training tokens per second of that time.",
+  "Memory: peak process RSS, sampled (the whole process); in brackets the exact peak of live tensor storage, counted at every allocation and free with each buffer once — the same meter for training (weights, optimizer moments, gradients, what back-propagation keeps) and evaluation (weights, test-loss pass, generation with its KV cache) — and, on webgpu, the peak GPU bytes tfjs had allocated, its buffer pool included. 1 MB = 10^6 bytes.",
 ];
 
 function markdownCell(text: string): string {
@@ -150,7 +166,15 @@ export const RAW_UNITS: Readonly<Record<string, string>> = {
   params: "count",
   trainablePercent: "percent of totalParams",
   seconds: "s",
+  trainSeconds: "wall seconds of optimisation steps only (no validation, no checkpoints)",
+  validationSeconds: "wall seconds of validation passes during training",
+  checkpointSeconds: "wall seconds of checkpoint writes during training",
   bytes: "bytes",
+  peakTensorBytes:
+    "exact peak of live tensor storage (each buffer once), the same meter for train and eval",
+  peakRssBytes: "sampled peak resident set size of the whole process",
+  peakDeviceBytes:
+    "webgpu only: peak GPU bytes tfjs allocated, buffer pool included; null on CPU backends",
   tokensPerSecond: "training tokens per second",
   std: "sample standard deviation over seeds (n - 1); null with one seed",
   missing: "null: a baseline row has no such figure (it trains nothing)",

@@ -11,7 +11,11 @@ export type WorkerEvent =
   | { type: "progress"; done: number; total: number; message?: string }
   | { type: "log"; message: string }
   | { type: "result"; metrics: Record<string, MetricValue> }
-  | { type: "error"; message: string; path?: string };
+  /**
+   * The stage failed. `user`: a user's mistake (configuration, data, checkpoint, missing file)
+   * whose message is one line; the stack went to the log. Otherwise `message` holds the stack.
+   */
+  | { type: "error"; message: string; path?: string; user?: boolean };
 
 /** Encode an event as one line (no trailing newline). */
 export function encodeEvent(event: WorkerEvent): string {

@@ -46,6 +46,8 @@ export interface ReproOptions {
   signal?: AbortSignal;
   /** `--set` overrides used to load the pipeline. */
   set?: string[];
+  /** `--backend` override used to load the pipeline. */
+  backend?: string;
 }
 
 /**
@@ -70,7 +72,11 @@ export async function reproPipeline(
   const tempCache = await Deno.makeTempDir({ prefix: "peftlab-repro-" });
   let keep = false;
   try {
-    const fresh = await loadPipeline(pipeline.file, { set: options.set, cacheDir: tempCache });
+    const fresh = await loadPipeline(pipeline.file, {
+      set: options.set,
+      backend: options.backend,
+      cacheDir: tempCache,
+    });
     const runLock = await acquireRunLock(tempCache);
     try {
       const summary = await runPipeline(fresh, {

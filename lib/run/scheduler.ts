@@ -1,4 +1,4 @@
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
   canonicalJson,
   commitOutput,
@@ -8,24 +8,30 @@ import {
   readLock,
   sha256Hex,
   StatCache,
+  treeManifest,
   writeLock,
 } from "../cache/mod.ts";
 import { withUpstream } from "../dag/graph.ts";
 import { UsageError } from "../dag/errors.ts";
+import { homeFolder } from "../config/paths.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
 import type { Executor, QueuedStageHandle, StageHandle, StageJob } from "./executor.ts";
 import type { Reporter } from "./progress.ts";
 import { sandboxCommand, sandboxEnv } from "./sandbox.ts";
 import {
+  missingDependencyMessage,
   Planner,
   RESTORABLE_REASON,
-  runCachePath,
   type StageState,
   type StageStatus,
 } from "./staleness.ts";
 import type { WorkerJob } from "./stage_worker.ts";
+import { RunBook, type RunSummary } from "./run_book.ts";
+import { hubReference, hubSnapshot } from "./hub_deps.ts";
 import type { WorkerEvent } from "./protocol.ts";
 import type { MetricValue } from "./types.ts";
+
+export type { RunSummary };
 
 /** Lines of a failed stage's log shown with its failure. */
 export const FAILURE_TAIL_LINES = 20;
@@ -46,23 +52,13 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Lock file to read and update (default: the pipeline's). */
   lockPath?: string;
-}
-
-/** What a run did. */
-export interface RunSummary {
-  ran: string[];
-  skipped: string[];
-  /** Stale stages whose earlier result for the same inputs came back from the run cache. */
-  restored: string[];
-  failed: string[];
-  /** Stages that did not run because an upstream stage failed. */
-  notRun: string[];
-  /** Stages that would run (dry run only). */
-  wouldRun: string[];
-  /** The run was cancelled by the signal. */
-  cancelled: boolean;
-  /** The lock file contents after the run. */
-  lock: LockFile;
+  /** Show a failed stage's log tail even when its error is a user's mistake (one line). */
+  verbose?: boolean;
+  /**
+   * After a failure, go on with every stage that does not depend on it (make's `-k`); stages
+   * below the failure are reported as not run. Without it no new stage starts after a failure.
+   */
+  keepGoing?: boolean;
 }
 
 /** Resolve user-given stage names (a matrix stage name means all its cells). Throws UsageError. */
@@ -107,7 +103,8 @@ export async function pipelineStatus(
 /**
  * Bring stages up to date: skip fresh ones, run stale ones (upstream first, up to `jobs` at a
  * time) through the executor in their sandbox, store outputs content-addressed and record them in
- * the lock file after each success. After a failure no new stages start; running ones finish.
+ * the lock file after each success. After a failure no new stages start (unless `keepGoing`:
+ * then only the failure's dependents are skipped); running ones finish.
  * The caller holds the run lock.
  */
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunSummary> {
@@ -176,6 +173,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     for (const handle of handles.values()) handle.cancel();
   };
   options.signal?.addEventListener("abort", onAbort);
+  const book = new RunBook(summary, options.reporter, pipeline.cacheDir, saveLock);
 
   if (options.executor.submit) {
     try {
@@ -188,7 +186,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
         forced,
         summary,
         handles,
-        saveLock,
+        book,
       });
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
@@ -198,95 +196,75 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
     return summary;
   }
 
-  const process = async (spec: StageSpec) => {
+  const finished = (name: string, output: string) => {
+    outputs.set(name, output);
+    done.add(name);
+  };
+  const runOne = async (spec: StageSpec) => {
     const upstream: Record<string, string> = {};
     for (const need of spec.needs) upstream[need] = outputs.get(need)!;
-    let state: StageState;
+    const decision = await planner.decide(spec, upstream, forced.has(spec.name));
+    if (decision.action === "fail") return book.failed(spec.name, decision.error);
+    if (decision.action === "fresh") {
+      finished(spec.name, decision.entry.output);
+      return book.fresh(spec.name);
+    }
+    if (decision.action === "restore") {
+      finished(spec.name, decision.entry.output);
+      return await book.restored(spec.name, decision.entry, decision.reason);
+    }
+    let result: StageOutcome;
     try {
-      state = await planner.state(spec, upstream);
+      result = await executeStage(
+        pipeline,
+        spec,
+        decision.state,
+        outputs,
+        options,
+        handles,
+        decision.reasons,
+        planner.stats,
+      );
     } catch (error) {
-      summary.failed.push(spec.name);
-      options.reporter.event({ event: "fail", stage: spec.name, error: (error as Error).message });
-      return;
+      // It could not be started (e.g. its Hub model cannot be downloaded).
+      return book.failed(spec.name, (error as Error).message);
     }
-    if (state.missingDeps.length > 0) {
-      const where = spec.depsWhere[0];
-      summary.failed.push(spec.name);
-      options.reporter.event({
-        event: "fail",
-        stage: spec.name,
-        error: `missing dependency ${
-          state.missingDeps.join(", ")
-        } (declared at ${where.file}:${where.line}:${where.column})`,
-      });
-      return;
-    }
-    if (!forced.has(spec.name) && planner.isFresh(spec, state)) {
-      outputs.set(spec.name, lock.stages[spec.name].output);
-      done.add(spec.name);
-      summary.skipped.push(spec.name);
-      options.reporter.event({ event: "skip", stage: spec.name, reason: "fresh" });
-      return;
-    }
-    if (!forced.has(spec.name)) {
-      const cached = planner.cachedRun(state);
-      if (cached) {
-        outputs.set(spec.name, cached.output);
-        lock.stages[spec.name] = cached;
-        await saveLock();
-        done.add(spec.name);
-        summary.restored.push(spec.name);
-        options.reporter.event({
-          event: "skip",
-          stage: spec.name,
-          reason: `restored from the run cache (${planner.reasons(spec, state).join("; ")})`,
-        });
-        return;
-      }
-    }
-    const reasons = forced.has(spec.name) ? ["forced"] : planner.reasons(spec, state);
-    const result = await executeStage(pipeline, spec, state, outputs, options, handles, reasons);
     if (result.ok) {
-      outputs.set(spec.name, result.entry.output);
-      lock.stages[spec.name] = result.entry;
-      await saveLock();
-      await saveRunCache(pipeline.cacheDir, result.entry);
-      done.add(spec.name);
-      summary.ran.push(spec.name);
-    } else if (!summary.cancelled) {
-      summary.failed.push(spec.name);
-    }
+      finished(spec.name, result.entry.output);
+      await book.ran(spec.name, result.entry);
+    } else if (!summary.cancelled) book.failed(spec.name);
   };
 
+  const stopped = () => summary.cancelled || (!options.keepGoing && summary.failed.length > 0);
   try {
     while (true) {
-      const stopping = summary.failed.length > 0 || summary.cancelled;
-      while (!stopping && running.size < jobs) {
+      while (!stopped() && running.size < jobs) {
+        if (options.keepGoing) {
+          // Stages below a failure will never run: report them now (pending is upstream first).
+          for (const name of [...pending]) {
+            const reason = book.blockedReason(pipeline.stages.get(name)!);
+            if (reason === undefined) continue;
+            pending.splice(pending.indexOf(name), 1);
+            book.notRun(name, reason);
+          }
+        }
         const index = pending.findIndex((name) =>
           pipeline.stages.get(name)!.needs.every((need) => done.has(need))
         );
         if (index < 0) break;
         const [name] = pending.splice(index, 1);
-        const task = process(pipeline.stages.get(name)!).finally(() => running.delete(name));
+        const task = runOne(pipeline.stages.get(name)!).finally(() => running.delete(name));
         running.set(name, task);
-        if (summary.failed.length > 0 || summary.cancelled) break;
       }
       if (running.size === 0) break;
       await Promise.race(running.values());
     }
     if (!summary.cancelled && summary.failed.length > 0) {
       for (const name of pending) {
-        const spec = pipeline.stages.get(name)!;
-        const blocked = spec.needs.filter((need) => !done.has(need));
-        const failedNeed = blocked.some((need) => summary.failed.includes(need));
-        summary.notRun.push(name);
-        options.reporter.event({
-          event: "not-run",
-          stage: name,
-          reason: blocked.length > 0
-            ? `upstream ${blocked.join(", ")} ${failedNeed ? "failed" : "not run"}`
-            : "stopped after a failure",
-        });
+        book.notRun(
+          name,
+          book.blockedReason(pipeline.stages.get(name)!, done) ?? "stopped after a failure",
+        );
       }
     }
   } finally {
@@ -307,7 +285,7 @@ interface QueuedRun {
   forced: Set<string>;
   summary: RunSummary;
   handles: Map<string, StageHandle>;
-  saveLock: () => Promise<void>;
+  book: RunBook;
 }
 
 /** How a stage of a queued run ends: its output hash, or undefined when it did not succeed. */
@@ -327,35 +305,21 @@ type QueuedResult = Promise<string | undefined>;
  * a killed coordinator recognises the jobs it queued, whether their upstream has finished or not.
  */
 async function runQueued(run: QueuedRun): Promise<void> {
-  const { pipeline, options, planner, lock, forced, summary, handles } = run;
+  const { pipeline, options, planner, lock, forced, summary, handles, book } = run;
   const executor = options.executor;
   const submit = executor.submit!.bind(executor);
   /** Each stage's stable work key: its key with upstream stages named by their work keys. */
   const recipes = new Map<string, string>();
   const queued = new Map<string, QueuedStageHandle>();
   const results = new Map<string, QueuedResult>();
-  const notRun = new Set<string>();
-  const failed = new Set<string>();
   const settling: Promise<void>[] = [];
-
-  const fail = (name: string, error: string) => {
-    failed.add(name);
-    summary.failed.push(name);
-    options.reporter.event({ event: "fail", stage: name, error });
-  };
 
   for (const name of run.selected) {
     if (summary.cancelled) break;
     const spec = pipeline.stages.get(name)!;
-    const blocked = spec.needs.filter((need) => failed.has(need) || notRun.has(need));
-    if (blocked.length > 0) {
-      notRun.add(name);
-      summary.notRun.push(name);
-      options.reporter.event({
-        event: "not-run",
-        stage: name,
-        reason: `upstream ${blocked.join(", ")} ${failed.has(blocked[0]) ? "failed" : "not run"}`,
-      });
+    const blocked = book.blockedReason(spec);
+    if (blocked !== undefined) {
+      book.notRun(name, blocked);
       continue;
     }
     let recipeState: StageState;
@@ -364,18 +328,12 @@ async function runQueued(run: QueuedRun): Promise<void> {
       for (const need of spec.needs) recipeUpstream[need] = `recipe:${recipes.get(need)}`;
       recipeState = await planner.state(spec, recipeUpstream);
     } catch (error) {
-      fail(name, (error as Error).message);
+      book.failed(name, (error as Error).message);
       continue;
     }
     recipes.set(name, recipeState.key);
     if (recipeState.missingDeps.length > 0) {
-      const where = spec.depsWhere[0];
-      fail(
-        name,
-        `missing dependency ${
-          recipeState.missingDeps.join(", ")
-        } (declared at ${where.file}:${where.line}:${where.column})`,
-      );
+      book.failed(name, missingDependencyMessage(spec, recipeState.missingDeps));
       continue;
     }
 
@@ -390,32 +348,15 @@ async function runQueued(run: QueuedRun): Promise<void> {
         upstreamHashes[need] = lock.stages[need].output;
         upstreamInputs[need] = outputPath(pipeline.cacheDir, upstreamHashes[need]);
       }
-      let state: StageState;
-      try {
-        state = await planner.state(spec, upstreamHashes);
-      } catch (error) {
-        fail(name, (error as Error).message);
-        continue;
+      const decision = await planner.decide(spec, upstreamHashes, forced.has(name));
+      if (decision.action === "fail") book.failed(name, decision.error);
+      else if (decision.action === "fresh") book.fresh(name);
+      else if (decision.action === "restore") {
+        await book.restored(name, decision.entry, decision.reason);
       }
-      if (!forced.has(name) && planner.isFresh(spec, state)) {
-        summary.skipped.push(name);
-        options.reporter.event({ event: "skip", stage: name, reason: "fresh" });
-        continue;
-      }
-      const cached = forced.has(name) ? undefined : planner.cachedRun(state);
-      if (cached) {
-        lock.stages[name] = cached;
-        await run.saveLock();
-        summary.restored.push(name);
-        options.reporter.event({
-          event: "skip",
-          stage: name,
-          reason: `restored from the run cache (${planner.reasons(spec, state).join("; ")})`,
-        });
-        continue;
-      }
-      reasons = forced.has(name) ? ["forced"] : planner.reasons(spec, state);
-      keyState = () => Promise.resolve(state);
+      if (decision.action !== "run") continue;
+      reasons = decision.reasons;
+      keyState = () => Promise.resolve(decision.state);
     } else {
       for (const need of spec.needs) {
         upstreamInputs[need] = queued.has(need)
@@ -457,7 +398,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
         sha256Hex(canonicalJson({ work: recipeState.key, cache: pipeline.cacheDir })),
       );
     } catch (error) {
-      fail(name, (error as Error).message);
+      book.failed(name, (error as Error).message);
       continue;
     }
     options.reporter.event({ event: "start", stage: name, reason: reasons.join("; ") });
@@ -482,16 +423,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
         const upstreamOutputs = await Promise.all(upstreamResults);
         if (upstreamOutputs.some((output) => output === undefined) && !summary.cancelled) {
           // Its upstream failed (SLURM cancelled the job) or was not stored: nothing to keep.
-          notRun.add(name);
-          summary.notRun.push(name);
-          const blocked = waitingOn.filter((need) => failed.has(need) || notRun.has(need));
-          options.reporter.event({
-            event: "not-run",
-            stage: name,
-            reason: `upstream ${blocked.join(", ")} ${
-              blocked.some((need) => failed.has(need)) ? "failed" : "not run"
-            }`,
-          });
+          book.notRun(name, book.blockedReason(spec) ?? "upstream not run");
           return;
         }
         const outcome = await settleStage(
@@ -503,16 +435,13 @@ async function runQueued(run: QueuedRun): Promise<void> {
           await started,
           options,
           keyState,
+          planner.stats,
         );
         if (outcome.ok) {
           output = outcome.entry.output;
-          lock.stages[name] = outcome.entry;
-          await run.saveLock();
-          await saveRunCache(pipeline.cacheDir, outcome.entry);
-          summary.ran.push(name);
+          await book.ran(name, outcome.entry);
         } else if (!summary.cancelled) {
-          failed.add(name);
-          summary.failed.push(name);
+          book.failed(name);
           if (exit.code === 0) {
             // The job succeeded on the cluster but its output is unusable (declared outs
             // missing): its queued dependents must not run on it. (A failed job's dependents
@@ -524,7 +453,7 @@ async function runQueued(run: QueuedRun): Promise<void> {
           }
         }
       } catch (error) {
-        if (!failed.has(name)) fail(name, (error as Error).message);
+        if (!summary.failed.includes(name)) book.failed(name, (error as Error).message);
       } finally {
         settled(output);
         handles.delete(name);
@@ -588,6 +517,14 @@ async function prepareStage(
     join(cacheDir, "checkpoints", `${safeName}-${checkpointKey.slice(0, 16)}`),
   );
   const inputs: Record<string, string> = { ...upstreamInputs, ...state.depInputs };
+  const hubPaths: Record<string, string> = {};
+  const hubReads: string[] = [];
+  for (const [reference, commit] of Object.entries(state.hubDeps)) {
+    const snapshot = await hubSnapshot(reference, commit);
+    hubPaths[reference] = snapshot.dir;
+    hubReads.push(snapshot.repoCacheDir);
+    for (const dep of spec.deps) if (hubReference(dep) === reference) inputs[dep] = snapshot.dir;
+  }
   const worker: WorkerJob = {
     stage: spec.name,
     module: resolve(root, spec.uses),
@@ -595,7 +532,17 @@ async function prepareStage(
     inputs,
     outDir,
     checkpointDir,
+    needs: Object.fromEntries(
+      Object.entries(spec.roles).map((
+        [role, cells],
+      ) => [role, Object.fromEntries(cells.map((cell) => [cell, upstreamInputs[cell]]))]),
+    ),
+    stageKey: `stages.${spec.base}`,
+    keys: spec.keys,
+    hubPaths,
   };
+  const home = homeFolder();
+  if (home) worker.home = home;
   const jobFile = join(workDir, "job.json");
   await Deno.writeTextFile(jobFile, JSON.stringify(worker));
   const logPath = join(cacheDir, "logs", `${safeName}.log`);
@@ -609,6 +556,7 @@ async function prepareStage(
       ...Object.keys(state.code.files).map((file) => resolve(root, file)),
       ...Object.values(inputs),
       ...state.globBases,
+      ...hubReads,
     ],
   });
   const job: StageJob = {
@@ -629,6 +577,8 @@ async function prepareStage(
 class StageEvents {
   /** The stage's error event, all lines. */
   error?: string;
+  /** The error is a user's mistake: its one line says everything (the stack is in the log). */
+  userError = false;
   metrics?: Record<string, MetricValue>;
 
   constructor(readonly stage: string, readonly reporter: RunOptions["reporter"]) {}
@@ -642,8 +592,10 @@ class StageEvents {
         total: event.total,
         message: event.message,
       });
-    } else if (event.type === "error") this.error ??= event.message;
-    else if (event.type === "result") this.metrics = event.metrics;
+    } else if (event.type === "error" && this.error === undefined) {
+      this.error = event.message;
+      this.userError = event.user === true;
+    } else if (event.type === "result") this.metrics = event.metrics;
   };
 }
 
@@ -661,6 +613,7 @@ async function settleStage(
   started: number,
   options: RunOptions,
   keyState: () => Promise<StageState>,
+  stats: StatCache,
 ): Promise<StageOutcome> {
   const { cacheDir } = pipeline;
   const { job, checkpointDir, logPath } = prepared;
@@ -686,6 +639,8 @@ async function settleStage(
       if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
       const state = await keyState();
       const output = await commitOutput(cacheDir, job.outDir);
+      // Through the stat cache, so the next status check rereads none of these files.
+      const outputFiles = await treeManifest(outputPath(cacheDir, output), stats);
       await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
       const entry: LockEntry = {
         key: state.key,
@@ -695,6 +650,7 @@ async function settleStage(
         deps: state.deps,
         upstream: state.upstream,
         output,
+        output_files: outputFiles,
         duration_s: Number(duration.toFixed(3)),
         metrics,
         finished_at: new Date().toISOString(),
@@ -712,13 +668,16 @@ async function settleStage(
   }
   error ??= exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const [headline, ...rest] = error.split("\n");
+  const oneLine = events.userError && events.error === error && !options.verbose;
   options.reporter.event({
     event: "fail",
     stage: spec.name,
     error: headline,
     duration_s: Number(duration.toFixed(3)),
     log: logPath,
-    tail: rest.length > 0 ? rest.slice(-FAILURE_TAIL_LINES) : await logTail(logPath),
+    ...(oneLine
+      ? {}
+      : { tail: rest.length > 0 ? rest.slice(-FAILURE_TAIL_LINES) : await logTail(logPath) }),
   });
   return { ok: false };
 }
@@ -742,6 +701,7 @@ async function executeStage(
   options: RunOptions,
   handles: Map<string, StageHandle>,
   reasons: string[],
+  stats: StatCache,
 ): Promise<StageOutcome> {
   const upstreamInputs: Record<string, string> = {};
   for (const need of spec.needs) {
@@ -764,6 +724,7 @@ async function executeStage(
       started,
       options,
       () => Promise.resolve(state),
+      stats,
     );
   } finally {
     handles.delete(spec.name);
@@ -783,15 +744,6 @@ async function cleanTemporary(cacheDir: string): Promise<void> {
 
 function restorable(status: StageStatus): boolean {
   return status.reasons.includes(RESTORABLE_REASON);
-}
-
-/** Remember a finished run by its key so the same inputs never need computing again. */
-async function saveRunCache(cacheDir: string, entry: LockEntry): Promise<void> {
-  const path = runCachePath(cacheDir, entry.key);
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(entry));
-  await Deno.rename(temp, path);
 }
 
 async function saveQuietly(stats: StatCache): Promise<void> {

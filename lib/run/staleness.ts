@@ -1,5 +1,6 @@
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import {
+  cachedRun,
   canonicalJson,
   type CodeFingerprint,
   CodeHasher,
@@ -7,10 +8,16 @@ import {
   hasOutput,
   type LockEntry,
   type LockFile,
+  outputPath,
+  outputProblems,
   sha256Hex,
   StatCache,
 } from "../cache/mod.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
+import { ConfigError, formatLocation } from "../config/errors.ts";
+import { HubError } from "../hub/mod.ts";
+import { hubReference, HubResolver } from "./hub_deps.ts";
+import { homeFolder, isHomePath, isOutsideProject, resolveWrittenPath } from "../config/paths.ts";
 
 /** Bump when the meaning of a stage key changes, so every stage reruns once. */
 const KEY_VERSION = 1;
@@ -20,25 +27,39 @@ export interface StageState {
   /** SHA-256 over the parts below. */
   key: string;
   code: CodeFingerprint;
-  /** Dependency file (project-relative) → SHA-256 (a folder: its tree hash). */
+  /**
+   * Dependency file as written (project-relative, absolute or `~/…`) → SHA-256 (a folder: its
+   * tree hash).
+   */
   deps: Record<string, string>;
   /** Declared dependencies that do not exist (a key is still computed without them). */
   missingDeps: string[];
   /** Upstream stage name → output hash used. */
   upstream: Record<string, string>;
-  /** What the stage sees as `ctx.inputs` for its file deps: name → absolute path. */
+  /** What the stage sees as `ctx.inputs` for its file deps: path as written → absolute path. */
   depInputs: Record<string, string>;
   /** Extra folders the stage may read: the fixed base folder of each glob in `deps`. */
   globBases: string[];
+  /** Hub models in `deps`: `hf:org/name[@revision]` → the commit it resolved to. */
+  hubDeps: Record<string, string>;
 }
 
 /** Reason added when a stale stage's result can be restored from the run cache. */
 export const RESTORABLE_REASON = "a run with these inputs is cached: restored without rerunning";
 
-/** Where the run cache keeps the lock entry of the run with stage key `key`. */
-export function runCachePath(cacheDir: string, key: string): string {
-  return join(cacheDir, "runs", key.slice(0, 2), `${key}.json`);
-}
+/**
+ * What to do with a stage whose upstream outputs are known: the one decision the local and the
+ * queued (SLURM) loop both carry out.
+ */
+export type Decision =
+  /** Its state cannot be computed or a dependency is missing: it fails without running. */
+  | { action: "fail"; error: string }
+  /** The lock says it is done with exactly these inputs and its output is stored. */
+  | { action: "fresh"; entry: LockEntry }
+  /** A run with exactly these inputs is in the run cache: take its result. */
+  | { action: "restore"; entry: LockEntry; reason: string }
+  /** Run it, for these reasons. */
+  | { action: "run"; state: StageState; reasons: string[] };
 
 /** Whether a stage is fresh and, when not, why (one short line per reason). */
 export interface StageStatus {
@@ -47,6 +68,7 @@ export interface StageStatus {
   reasons: string[];
 }
 
+/** Characters that make a `deps` entry a glob. */
 const GLOB_CHARS = /[*?[]/;
 
 /**
@@ -55,6 +77,10 @@ const GLOB_CHARS = /[*?[]/;
  */
 export class Planner {
   readonly code: CodeHasher;
+  /** The home folder `~/…` dependencies live under. */
+  readonly home = homeFolder();
+  /** Resolves `hf:` dependencies to commits (once each). */
+  readonly hub = new HubResolver();
 
   constructor(
     readonly pipeline: Pipeline,
@@ -74,13 +100,20 @@ export class Planner {
     const depInputs: Record<string, string> = {};
     const missingDeps: string[] = [];
     const globBases: string[] = [];
-    for (const dep of spec.deps) {
+    const hubDeps: Record<string, string> = {};
+    const { root } = this.pipeline;
+    for (const [index, dep] of spec.deps.entries()) {
+      const reference = hubReference(dep);
+      if (reference !== undefined) {
+        deps[dep] = hubDeps[reference] = await this.#hubCommit(spec, index, reference);
+        continue;
+      }
       const isGlob = GLOB_CHARS.test(dep);
-      if (isGlob) globBases.push(resolve(this.pipeline.root, globBase(dep)));
-      const matches = isGlob ? await expandGlob(this.pipeline.root, dep) : [dep];
+      if (isGlob) globBases.push(resolveWrittenPath(root, globBase(dep), this.home));
+      const matches = isGlob ? await expandGlob(root, dep, this.home) : [dep];
       if (matches.length === 0) missingDeps.push(dep);
       for (const match of matches) {
-        const absolute = resolve(this.pipeline.root, match);
+        const absolute = resolveWrittenPath(root, match, this.home);
         try {
           const stat = await Deno.stat(absolute);
           deps[match] = stat.isDirectory
@@ -103,26 +136,93 @@ export class Planner {
       upstream,
       outs: spec.outs,
     }));
-    return { key, code, deps, missingDeps, upstream, depInputs, globBases };
+    return { key, code, deps, missingDeps, upstream, depInputs, globBases, hubDeps };
   }
 
-  /** Whether the lock says `spec` is done with exactly `state` and its output is still stored. */
-  isFresh(spec: StageSpec, state: StageState): boolean {
+  /** The commit of a Hub dependency; a wrong reference is a ConfigError at its `deps` entry. */
+  async #hubCommit(spec: StageSpec, index: number, reference: string): Promise<string> {
+    try {
+      return await this.hub.commit(reference);
+    } catch (error) {
+      if (!(error instanceof HubError) || !error.isConfigurationError) throw error;
+      throw ConfigError.at(spec.depsWhere[index], error.message);
+    }
+  }
+
+  /**
+   * Decide the fate of `spec` given its upstream output hashes (`forced`: run even when fresh or
+   * cached). Never throws: a state that cannot be computed is a `fail` decision.
+   */
+  async decide(
+    spec: StageSpec,
+    upstream: Record<string, string>,
+    forced: boolean,
+  ): Promise<Decision> {
+    let state: StageState;
+    try {
+      state = await this.state(spec, upstream);
+    } catch (error) {
+      return { action: "fail", error: (error as Error).message };
+    }
+    if (state.missingDeps.length > 0) {
+      return { action: "fail", error: missingDependencyMessage(spec, state.missingDeps) };
+    }
+    if (forced) return { action: "run", state, reasons: ["forced"] };
+    const problems = await this.outputProblems(spec, state);
+    if (this.matchesLock(spec, state) && problems.length === 0) {
+      return { action: "fresh", entry: this.lock.stages[spec.name] };
+    }
     const entry = this.lock.stages[spec.name];
-    return entry !== undefined && entry.key === state.key && state.missingDeps.length === 0 &&
-      hasOutput(this.pipeline.cacheDir, entry.output);
+    if (problems.length > 0 && hasOutput(this.pipeline.cacheDir, entry.output)) {
+      // Its content no longer matches its name: nothing may restore from it or reuse it.
+      await Deno.remove(outputPath(this.pipeline.cacheDir, entry.output), { recursive: true });
+    }
+    const reasons = await this.reasons(spec, state);
+    const cached = this.cachedRun(state);
+    if (cached) {
+      return {
+        action: "restore",
+        entry: cached,
+        reason: `restored from the run cache (${reasons.join("; ")})`,
+      };
+    }
+    return { action: "run", state, reasons };
+  }
+
+  /** Whether the lock says `spec` was done with exactly `state` (its output not yet checked). */
+  matchesLock(spec: StageSpec, state: StageState): boolean {
+    const entry = this.lock.stages[spec.name];
+    return entry !== undefined && entry.key === state.key && state.missingDeps.length === 0;
+  }
+
+  /**
+   * What is wrong with the output the lock records for `spec` when its key matches (missing,
+   * or a file changed, missing or added since it was stored); empty otherwise.
+   */
+  outputProblems(spec: StageSpec, state: StageState): Promise<string[]> {
+    const entry = this.lock.stages[spec.name];
+    if (!this.matchesLock(spec, state)) return Promise.resolve([]);
+    return outputProblems(this.pipeline.cacheDir, entry.output, entry.output_files, this.stats);
+  }
+
+  /** Whether `spec` is done with exactly `state` and its stored output is intact. */
+  async isFresh(spec: StageSpec, state: StageState): Promise<boolean> {
+    return this.matchesLock(spec, state) && (await this.outputProblems(spec, state)).length === 0;
   }
 
   /** One-line reasons why `spec` is not fresh (empty when it is). */
-  reasons(spec: StageSpec, state: StageState): string[] {
+  async reasons(spec: StageSpec, state: StageState): Promise<string[]> {
     const reasons = state.missingDeps.map((dep) => `${dep} missing`);
     const entry = this.lock.stages[spec.name];
     if (!entry) return [...reasons, "never run"];
     if (entry.key === state.key) {
-      if (!hasOutput(this.pipeline.cacheDir, entry.output)) {
-        reasons.push("output missing from cache");
-      }
-      return reasons;
+      const problems = await outputProblems(
+        this.pipeline.cacheDir,
+        entry.output,
+        entry.output_files,
+        this.stats,
+      );
+      return [...reasons, ...problems];
     }
     reasons.push(...codeReasons(entry, state.code));
     reasons.push(...paramReasons(entry.params, spec.params));
@@ -154,12 +254,14 @@ export class Planner {
       let reasons: string[];
       try {
         const state = await this.state(spec, upstream);
-        if (this.isFresh(spec, state)) {
+        if (await this.isFresh(spec, state)) {
           reasons = [];
           if (staleUpstream.length === 0) outputs.set(name, this.lock.stages[name].output);
         } else {
-          reasons = this.reasons(spec, state);
-          const cached = staleUpstream.length === 0 ? this.cachedRun(state) : undefined;
+          reasons = await this.reasons(spec, state);
+          // A damaged output is the one the run cache would restore: it has to be rebuilt.
+          const damaged = this.matchesLock(spec, state);
+          const cached = staleUpstream.length === 0 && !damaged ? this.cachedRun(state) : undefined;
           if (cached) {
             outputs.set(name, cached.output);
             reasons.push(RESTORABLE_REASON);
@@ -186,17 +288,24 @@ export class Planner {
    * stored, or undefined. Lets a stage switch back to earlier params without recomputing.
    */
   cachedRun(state: StageState): LockEntry | undefined {
-    try {
-      const entry = JSON.parse(
-        Deno.readTextFileSync(runCachePath(this.pipeline.cacheDir, state.key)),
-      ) as LockEntry;
-      return entry.key === state.key && hasOutput(this.pipeline.cacheDir, entry.output)
-        ? entry
-        : undefined;
-    } catch {
-      return undefined;
-    }
+    return cachedRun(this.pipeline.cacheDir, state.key);
   }
+}
+
+/**
+ * One line naming each missing dependency: where its key was written, the key and the path
+ * (`pipeline.yaml:24:9: data.test: /data/test.jsonl: no such file`).
+ */
+export function missingDependencyMessage(spec: StageSpec, missing: string[]): string {
+  return missing.map((path) => {
+    const index = spec.deps.findIndex((dep) => dep === path);
+    const glob = index < 0 ? spec.deps.findIndex((dep) => GLOB_CHARS.test(dep)) : -1;
+    const where = spec.depsWhere[index >= 0 ? index : glob >= 0 ? glob : 0];
+    const problem = index < 0 && glob >= 0 ? "matches no file" : "no such file";
+    return where
+      ? `${formatLocation(where)}: ${where.key}: ${path}: ${problem}`
+      : `${path}: ${problem}`;
+  }).join("; ");
 }
 
 function codeReasons(entry: LockEntry, code: CodeFingerprint): string[] {
@@ -275,10 +384,25 @@ function globBase(pattern: string): string {
   return parts.slice(0, parts.findIndex((part) => GLOB_CHARS.test(part))).join("/") || ".";
 }
 
-/** Project-relative files matching a glob (`*`, `?`, `**`, `[...]`), sorted. */
-export async function expandGlob(root: string, pattern: string): Promise<string[]> {
-  const base = globBase(pattern);
-  const regex = globToRegExp(pattern);
+/**
+ * Files matching a glob (`*`, `?`, `**`, `[...]`), sorted, written the way the pattern is:
+ * project-relative for a pattern inside the project, absolute or `~/…` for one outside it.
+ */
+export async function expandGlob(
+  root: string,
+  pattern: string,
+  home = homeFolder(),
+): Promise<string[]> {
+  const outside = isOutsideProject(pattern);
+  const regex = globToRegExp(outside ? resolveWrittenPath(root, pattern, home) : pattern);
+  const written = (path: string) =>
+    !outside
+      ? relative(root, path)
+      : isHomePath(pattern)
+      ? `~${path.slice(home!.length)}`
+      : pattern.startsWith("/")
+      ? path
+      : relative(root, path);
   const matches: string[] = [];
   const walk = async (dir: string) => {
     let entries;
@@ -291,16 +415,13 @@ export async function expandGlob(root: string, pattern: string): Promise<string[
       for await (const entry of entries) {
         const path = join(dir, entry.name);
         if (entry.isDirectory) await walk(path);
-        else {
-          const rel = relative(root, path);
-          if (regex.test(rel)) matches.push(rel);
-        }
+        else if (regex.test(outside ? path : relative(root, path))) matches.push(written(path));
       }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   };
-  await walk(resolve(root, base));
+  await walk(resolveWrittenPath(root, globBase(pattern), home));
   return matches.sort();
 }
 

@@ -1,27 +1,22 @@
 /**
- * Typed reading of a stage's resolved params: each getter names the dotted key in its error so a
- * user can find it in pipeline.yaml.
+ * Typed reading of a stage's resolved params: each getter throws a {@linkcode ConfigError} naming
+ * the stage-relative key (`params.training.lr`); the stage worker turns it into the key and
+ * file:line:column where the value was written in the pipeline file.
  *
  * @module
  */
-
-/** A param is missing or has the wrong type; `key` is the dotted path under the stage's params. */
-export class ParamError extends Error {
-  constructor(readonly stage: string, readonly key: string, problem: string) {
-    super(`${stage}: params.${key}: ${problem}`);
-    this.name = "ParamError";
-  }
-}
+import { ConfigError } from "../config/errors.ts";
 
 /** Reads params of one stage; nested sections come back as readers of their own. */
 export class Params {
+  /** `values` are read under the dotted `prefix` (a stage's own params: `params`). */
   constructor(
-    readonly stage: string,
     readonly values: Record<string, unknown>,
-    readonly prefix = "",
+    readonly prefix = "params",
   ) {}
 
-  private key(name: string): string {
+  /** The stage-relative dotted key of `name` (`params.training.lr`), as errors name it. */
+  key(name: string): string {
     return this.prefix ? `${this.prefix}.${name}` : name;
   }
 
@@ -30,19 +25,15 @@ export class Params {
     return this.values[name] !== undefined && this.values[name] !== null;
   }
 
-  /** A number; `fallback` when absent. Throws ParamError on a wrong type or a missing required key. */
+  /** A number; `fallback` when absent. Throws ConfigError on a wrong type or a missing required key. */
   number(name: string, fallback?: number): number {
     const value = this.values[name];
     if (value === undefined || value === null) {
       if (fallback !== undefined) return fallback;
-      throw new ParamError(this.stage, this.key(name), "is required (a number)");
+      throw new ConfigError(this.key(name), "is required (a number)");
     }
     if (typeof value !== "number" || !Number.isFinite(value)) {
-      throw new ParamError(
-        this.stage,
-        this.key(name),
-        `must be a number, got ${JSON.stringify(value)}`,
-      );
+      throw new ConfigError(this.key(name), `must be a number, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -51,11 +42,7 @@ export class Params {
   integer(name: string, fallback?: number, min = 0): number {
     const value = this.number(name, fallback);
     if (!Number.isInteger(value) || value < min) {
-      throw new ParamError(
-        this.stage,
-        this.key(name),
-        `must be a whole number ≥ ${min}, got ${value}`,
-      );
+      throw new ConfigError(this.key(name), `must be a whole number ≥ ${min}, got ${value}`);
     }
     return value;
   }
@@ -65,14 +52,10 @@ export class Params {
     const value = this.values[name];
     if (value === undefined || value === null) {
       if (fallback !== undefined) return fallback;
-      throw new ParamError(this.stage, this.key(name), "is required (a string)");
+      throw new ConfigError(this.key(name), "is required (a string)");
     }
     if (typeof value !== "string") {
-      throw new ParamError(
-        this.stage,
-        this.key(name),
-        `must be a string, got ${JSON.stringify(value)}`,
-      );
+      throw new ConfigError(this.key(name), `must be a string, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -82,14 +65,10 @@ export class Params {
     const value = this.values[name];
     if (value === undefined || value === null) {
       if (fallback !== undefined) return fallback;
-      throw new ParamError(this.stage, this.key(name), "is required (true or false)");
+      throw new ConfigError(this.key(name), "is required (true or false)");
     }
     if (typeof value !== "boolean") {
-      throw new ParamError(
-        this.stage,
-        this.key(name),
-        `must be true or false, got ${JSON.stringify(value)}`,
-      );
+      throw new ConfigError(this.key(name), `must be true or false, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -103,11 +82,7 @@ export class Params {
   choice<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
     const value = this.string(name, fallback);
     if (!(allowed as readonly string[]).includes(value)) {
-      throw new ParamError(
-        this.stage,
-        this.key(name),
-        `must be one of ${allowed.join(", ")}, got "${value}"`,
-      );
+      throw new ConfigError(this.key(name), `must be one of ${allowed.join(", ")}, got "${value}"`);
     }
     return value as T;
   }
@@ -115,11 +90,11 @@ export class Params {
   /** A nested mapping as its own reader (empty when absent). */
   section(name: string): Params {
     const value = this.values[name];
-    if (value === undefined || value === null) return new Params(this.stage, {}, this.key(name));
+    if (value === undefined || value === null) return new Params({}, this.key(name));
     if (typeof value !== "object" || Array.isArray(value)) {
-      throw new ParamError(this.stage, this.key(name), "must be a mapping");
+      throw new ConfigError(this.key(name), "must be a mapping");
     }
-    return new Params(this.stage, value as Record<string, unknown>, this.key(name));
+    return new Params(value as Record<string, unknown>, this.key(name));
   }
 
   /** A list of mappings, each as its own reader (`key[i]` in errors); empty when absent. */
@@ -127,18 +102,34 @@ export class Params {
     const value = this.values[name];
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) {
-      throw new ParamError(this.stage, this.key(name), "must be a list of mappings");
+      throw new ConfigError(this.key(name), "must be a list of mappings");
     }
     return value.map((item, i) => {
       if (item === null || typeof item !== "object" || Array.isArray(item)) {
-        throw new ParamError(this.stage, `${this.key(name)}[${i}]`, "must be a mapping");
+        throw new ConfigError(`${this.key(name)}[${i}]`, "must be a mapping");
       }
-      return new Params(this.stage, item as Record<string, unknown>, `${this.key(name)}[${i}]`);
+      return new Params(item as Record<string, unknown>, `${this.key(name)}[${i}]`);
     });
   }
 
   /** The raw mapping (for code that validates on its own, e.g. a tuning method's parseConfig). */
   raw(): Record<string, unknown> {
     return { ...this.values };
+  }
+}
+
+/**
+ * Runs `fn`; a ConfigError it throws whose key is relative to a section (a tuning method's
+ * apply-time `target_modules`, `layers`) is rethrown under `section` (`params.config`), so the
+ * worker can place it where the pipeline file wrote it.
+ */
+export function underSection<T>(section: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ConfigError && !error.key.startsWith("params")) {
+      throw error.relocated(error.key ? `${section}.${error.key}` : section);
+    }
+    throw error;
   }
 }

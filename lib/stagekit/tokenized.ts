@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { ignoreLabel } from "../util/labels.ts";
 
 /** One tokenized example: the text (for references and predictions) and the training sequence. */
 export interface TokenizedExample {
@@ -22,9 +23,6 @@ export const splitNames = ["train", "validation", "test"] as const;
 /** A split name. */
 export type Split = typeof splitNames[number];
 
-/** Label value the loss ignores. */
-export const ignoredLabel = -100;
-
 /** File of one split inside a tokenize output folder. */
 export function splitFile(dir: string, split: Split): string {
   return join(dir, `${split}.jsonl`);
@@ -35,9 +33,9 @@ export function tokenizerDir(dir: string): string {
   return join(dir, "tokenizer");
 }
 
-/** Labels of an example: the ids on the summary part, {@link ignoredLabel} on the prompt. */
+/** Labels of an example: the ids on the summary part, {@link ignoreLabel} on the prompt. */
 export function labelsOf(example: Pick<TokenizedExample, "ids" | "promptLength">): number[] {
-  return example.ids.map((id, i) => i < example.promptLength ? ignoredLabel : id);
+  return example.ids.map((id, i) => i < example.promptLength ? ignoreLabel : id);
 }
 
 /** Writes one split as JSONL. */

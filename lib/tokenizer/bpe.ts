@@ -76,6 +76,7 @@ export class BPETokenizer implements ByteTokenizer {
   private readonly specialSplit: RegExp | null;
   private readonly unknownId: number | undefined;
   private readonly wordCache = new Map<string, number[]>();
+  private mergeParentsOf?: Map<number, [number, number]>;
 
   /**
    * Builds from a vocabulary (byte-level token string → id), merges in priority order (pairs of
@@ -173,6 +174,24 @@ export class BPETokenizer implements ByteTokenizer {
   /** The byte-level token string of `id` (as in vocab.json). */
   tokenString(id: number): string | undefined {
     return this.tokenStrings[id];
+  }
+
+  /**
+   * The two tokens whose merge made token `id` (the lowest-ranked merge that spells it), or
+   * undefined for a byte, a special token or a token no merge produces.
+   */
+  mergeParents(id: number): [number, number] | undefined {
+    if (!this.mergeParentsOf) {
+      this.mergeParentsOf = new Map();
+      for (const [a, b] of this.merges) {
+        const merged = this.tokenIds.get(a + b);
+        const left = this.tokenIds.get(a);
+        const right = this.tokenIds.get(b);
+        if (merged === undefined || left === undefined || right === undefined) continue;
+        if (!this.mergeParentsOf.has(merged)) this.mergeParentsOf.set(merged, [left, right]);
+      }
+    }
+    return this.mergeParentsOf.get(id);
   }
 
   /** `vocab.json` and `merges.txt` contents that rebuild this tokenizer (specials included in the vocab). */

@@ -1,8 +1,12 @@
 /**
  * Compact vocabulary for small models trained here: ids 0..255 are the 256 bytes, 256 is
  * `<|endoftext|>`, and 257.. are the K most frequent multi-byte GPT-2 tokens of a training corpus.
- * Text is first GPT-2-tokenized; a GPT-2 token outside the kept set is written as its bytes. The
- * embedding stays small (257 + K rows) while kept tokens keep GPT-2's segmentation.
+ * Text is first GPT-2-tokenized; a GPT-2 token outside the kept set is split along the BPE merge
+ * that made it, recursively, until every piece is kept or a byte. So a rare word becomes a few
+ * sub-word pieces the model sees often (" Reweighting" → " Re" "we" "ighting"), not a run of
+ * bytes it must learn to spell. The embedding stays small (257 + K rows) while kept tokens keep
+ * GPT-2's segmentation. Files written before this split (no `fallback` field) keep their meaning:
+ * a token outside the kept set is written as its bytes.
  *
  * Saved as `compact_vocab.json` (the kept GPT-2 token strings, in id order) next to the base
  * `vocab.json` + `merges.txt`, so the directory is self-contained for `loadTokenizer`.
@@ -19,6 +23,9 @@ export const compactVocabFormat = "peftlab-compact-vocab/1";
 /** Number of byte tokens (ids 0..255). */
 const byteTokens = 256;
 
+/** How a GPT-2 token outside the kept set is written: split along its merges, or as bytes. */
+export type CompactFallback = "merges" | "bytes";
+
 /** A Tokenizer over bytes + `<|endoftext|>` + kept GPT-2 tokens. */
 export class CompactTokenizer implements Tokenizer {
   /** 257 + number of kept tokens. */
@@ -29,23 +36,47 @@ export class CompactTokenizer implements Tokenizer {
   readonly keptBaseIds: number[];
   private readonly compactOf: Map<number, number>;
 
-  /** Wraps `base`, keeping `keptBaseIds` (multi-byte, non-special base tokens) in that order. */
-  constructor(readonly base: BPETokenizer, keptBaseIds: number[]) {
+  private readonly pieces = new Map<number, number[]>();
+
+  /**
+   * Wraps `base`, keeping `keptBaseIds` (multi-byte, non-special base tokens) in that order;
+   * `fallback` says how other tokens are written.
+   */
+  constructor(
+    readonly base: BPETokenizer,
+    keptBaseIds: number[],
+    readonly fallback: CompactFallback = "merges",
+  ) {
     this.keptBaseIds = keptBaseIds;
     this.compactOf = new Map(keptBaseIds.map((id, i) => [id, byteTokens + 1 + i]));
     this.vocabSize = byteTokens + 1 + keptBaseIds.length;
   }
 
-  /** Compact ids of `text`: GPT-2 tokens, kept ones by their compact id, others as bytes. */
+  /** Compact ids of `text`: GPT-2 tokens, kept ones by their compact id, others split. */
   encode(text: string): number[] {
     const ids: number[] = [];
     for (const baseId of this.base.encode(text)) {
       const kept = this.compactOf.get(baseId);
       if (kept !== undefined) ids.push(kept);
       else if (baseId === this.base.eosId) ids.push(this.eosId);
-      else for (const b of this.base.tokenBytes(baseId)) ids.push(b);
+      else for (const id of this.piecesOf(baseId)) ids.push(id);
     }
     return ids;
+  }
+
+  /** Compact ids spelling a GPT-2 token outside the kept set (memoized). */
+  private piecesOf(baseId: number): number[] {
+    let pieces = this.pieces.get(baseId);
+    if (pieces) return pieces;
+    const parents = this.fallback === "merges" ? this.base.mergeParents(baseId) : undefined;
+    pieces = parents
+      ? parents.flatMap((parent) => {
+        const kept = this.compactOf.get(parent);
+        return kept !== undefined ? [kept] : this.piecesOf(parent);
+      })
+      : [...this.base.tokenBytes(baseId)];
+    this.pieces.set(baseId, pieces);
+    return pieces;
   }
 
   /** Text of compact `ids`. Throws TokenizerError for an id ≥ vocabSize. */
@@ -74,7 +105,13 @@ export class CompactTokenizer implements Tokenizer {
     await Deno.writeTextFile(
       join(dir, compactVocabFileName),
       JSON.stringify(
-        { format: compactVocabFormat, vocab_size: this.vocabSize, eos_id: this.eosId, kept },
+        {
+          format: compactVocabFormat,
+          vocab_size: this.vocabSize,
+          eos_id: this.eosId,
+          fallback: this.fallback,
+          kept,
+        },
         null,
         1,
       ) +
@@ -84,9 +121,16 @@ export class CompactTokenizer implements Tokenizer {
 
   /** Rebuilds from a parsed `compact_vocab.json` over `base`; throws TokenizerError naming `file`. */
   static fromJson(base: BPETokenizer, json: unknown, file: string): CompactTokenizer {
-    const data = json as { format?: unknown; kept?: unknown };
+    const data = json as { format?: unknown; kept?: unknown; fallback?: unknown };
     if (data?.format !== compactVocabFormat || !Array.isArray(data.kept)) {
       throw new TokenizerError(`not a ${compactVocabFormat} file (format, kept)`, file);
+    }
+    const fallback = data.fallback ?? "bytes";
+    if (fallback !== "merges" && fallback !== "bytes") {
+      throw new TokenizerError(
+        `fallback must be "merges" or "bytes", got ${JSON.stringify(fallback)}`,
+        file,
+      );
     }
     const ids = data.kept.map((token, i) => {
       const id = typeof token === "string" ? base.encodeTokenString(token) : undefined;
@@ -98,7 +142,7 @@ export class CompactTokenizer implements Tokenizer {
       }
       return id;
     });
-    return new CompactTokenizer(base, ids);
+    return new CompactTokenizer(base, ids, fallback);
   }
 }
 

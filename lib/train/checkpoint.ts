@@ -27,8 +27,12 @@ export interface TrainState {
   batchInEpoch: number;
   /** Non-padding input tokens processed so far. */
   trainTokens: number;
-  /** Wall seconds spent in earlier sessions. */
-  elapsedSeconds: number;
+  /** Seconds spent in optimisation steps (forward, backward, clipping, update) so far. */
+  trainSeconds: number;
+  /** Seconds spent computing validation losses so far. */
+  validationSeconds: number;
+  /** Seconds spent writing checkpoints before this one. */
+  checkpointSeconds: number;
   /** Mean training loss of every optimizer step. */
   trainLoss: number[];
   /** Validation loss of every validation so far. */
@@ -141,6 +145,11 @@ export async function readCheckpoint(
   if (state.version !== 1) {
     throw new CheckpointError(`${base}/state.json`, `unknown version ${state.version}`);
   }
+  // Checkpoints written before the time split recorded one wall-clock figure.
+  const legacy = state as Partial<TrainState> & { elapsedSeconds?: number };
+  state.trainSeconds = legacy.trainSeconds ?? legacy.elapsedSeconds ?? 0;
+  state.validationSeconds = legacy.validationSeconds ?? 0;
+  state.checkpointSeconds = legacy.checkpointSeconds ?? 0;
   const trainable = await readTensors(`${base}/trainable.safetensors`);
   const moments = await readTensors(`${base}/optimizer.safetensors`);
   const pick = (prefix: string) =>

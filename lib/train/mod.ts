@@ -4,20 +4,10 @@
  *
  * Typical use: `const result = await train(model, applied, { train, validation }, parseTrainOptions(params, where), { checkpointDir, progress })`.
  */
-export {
-  type Batch,
-  collate,
-  formatProgress,
-  type ForwardHooks,
-  ignoreLabel,
-  type TokenizedExample,
-  train,
-  type TrainableModel,
-  type TrainContext,
-  type TrainProgress,
-  type TrainResult,
-  validationLossOf,
-} from "./trainer.ts";
+export { train, type TrainContext, type TrainProgress, type TrainResult } from "./trainer.ts";
+export { type Batch, collate, ignoreLabel, type TrainingExample } from "./batch.ts";
+export { type ForwardHooks, type TrainableModel, validationLossOf } from "./loss.ts";
+export type { TrainData } from "./session.ts";
 export { languageModelExamples, lossByPosition, pretrain, streamBlocks } from "./pretrain.ts";
 export { defaultTrainOptions, parseTrainOptions, type TrainOptions } from "./options.ts";
 export { type DecayShape, learningRateAt, type ScheduleOptions } from "./schedule.ts";

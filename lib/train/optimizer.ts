@@ -3,6 +3,7 @@
  * the variables it is given, and global-norm gradient clipping.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { sumInOrder } from "../engine/mod.ts";
 
 /** AdamW hyperparameters. */
 export interface AdamWOptions {
@@ -91,11 +92,9 @@ export class AdamW {
     }
   }
 
-  /** Copies of the moments and step, for a checkpoint. */
-  exportState(): AdamWState {
-    const copy = (map: Map<string, tf.Variable>) =>
-      new Map([...map].map(([name, t]) => [name, new Float32Array(t.dataSync())]));
-    return { step: this.step, m: copy(this.#m), v: copy(this.#v) };
+  /** Copies of the moments and step, for a checkpoint (read back without blocking). */
+  async exportState(): Promise<AdamWState> {
+    return { step: this.step, m: await readValues(this.#m), v: await readValues(this.#v) };
   }
 
   /** Restores moments and step saved by `exportState`; throws RangeError on a size mismatch. */
@@ -117,23 +116,54 @@ export class AdamW {
 }
 
 /**
- * Scales gradients so their global L2 norm is at most `maxNorm` (`clip_grad_norm_`: factor
- * maxNorm/(norm+1e-6) when that is below 1). Returns the norm before clipping and the gradients to
- * use (new tensors when clipped; the caller disposes both the old and the new).
+ * The squared global L2 norm of `grads` as a scalar on the device, so that a step reads it back
+ * together with its other figures (the caller disposes it).
  */
-export function clipByGlobalNorm(
-  grads: Map<string, tf.Tensor>,
-  maxNorm: number,
-): { norm: number; grads: Map<string, tf.Tensor> } {
-  const norm = tf.tidy(() => {
-    const squares = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-    return Math.sqrt(squares.length ? tf.addN(squares).dataSync()[0] : 0);
+export function squaredGlobalNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => {
+    const squares = [...grads.values()].map((g) => tf.sum(tf.square(g)) as tf.Scalar);
+    return squares.length ? sumInOrder(squares) : tf.scalar(0);
   });
+}
+
+/**
+ * `clip_grad_norm_` given the global `norm`: scales every gradient by maxNorm/(norm+1e-6) when
+ * that is below 1 and `maxNorm` > 0. Returns `grads` itself when nothing is clipped, else new
+ * tensors (the caller disposes both the old and the new).
+ */
+export function clipToNorm(
+  grads: Map<string, tf.Tensor>,
+  norm: number,
+  maxNorm: number,
+): Map<string, tf.Tensor> {
   const factor = maxNorm / (norm + 1e-6);
-  if (!(maxNorm > 0) || factor >= 1) return { norm, grads };
+  if (!(maxNorm > 0) || factor >= 1) return grads;
   const clipped = new Map<string, tf.Tensor>();
   for (const [name, g] of grads) clipped.set(name, tf.mul(g, factor));
-  return { norm, grads: clipped };
+  return clipped;
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (see {@link clipToNorm}). Resolves
+ * to the norm before clipping and the gradients to use.
+ */
+export async function clipByGlobalNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): Promise<{ norm: number; grads: Map<string, tf.Tensor> }> {
+  const squared = squaredGlobalNorm(grads);
+  const norm = Math.sqrt((await squared.data())[0]);
+  squared.dispose();
+  return { norm, grads: clipToNorm(grads, norm, maxNorm) };
+}
+
+/** Copies of the values of named tensors, read back together (asynchronously). */
+export async function readValues(
+  tensors: Map<string, tf.Tensor>,
+): Promise<Map<string, Float32Array>> {
+  const names = [...tensors.keys()];
+  const data = await Promise.all([...tensors.values()].map((t) => t.data()));
+  return new Map(names.map((name, i) => [name, new Float32Array(data[i] as Float32Array)]));
 }
 
 /**

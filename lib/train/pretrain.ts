@@ -1,16 +1,12 @@
 /** Pretraining a GPT-2 from scratch: every weight trains on plain language modelling. */
 import * as tf from "@tensorflow/tfjs-core";
+import { concatScalars } from "../engine/mod.ts";
 import { lmLoss } from "../model/gpt2.ts";
-import { select } from "../peft/select.ts";
+import { full } from "../peft/full.ts";
 import type { TrainOptions } from "./options.ts";
-import {
-  ignoreLabel,
-  type TokenizedExample,
-  train,
-  type TrainableModel,
-  type TrainContext,
-  type TrainResult,
-} from "./trainer.ts";
+import { ignoreLabel, type TrainingExample } from "./batch.ts";
+import type { TrainableModel } from "./loss.ts";
+import { train, type TrainContext, type TrainResult } from "./trainer.ts";
 
 /**
  * Language-modelling examples from token sequences: each sequence is followed by `eosId`, all are
@@ -21,13 +17,13 @@ export function languageModelExamples(
   sequences: number[][],
   blockSize: number,
   eosId: number,
-): TokenizedExample[] {
+): TrainingExample[] {
   if (!(Number.isInteger(blockSize) && blockSize >= 2)) {
     throw new RangeError(`blockSize must be an integer ≥ 2, got ${blockSize}`);
   }
   const stream: number[] = [];
   for (const sequence of sequences) stream.push(...sequence, eosId);
-  const examples: TokenizedExample[] = [];
+  const examples: TrainingExample[] = [];
   for (let start = 0; start + 2 <= stream.length; start += blockSize) {
     const ids = stream.slice(start, start + blockSize);
     examples.push({ ids, labels: [...ids] });
@@ -40,11 +36,11 @@ export function languageModelExamples(
  * `<|endoftext|>`): consecutive, non-overlapping blocks of `blockSize` tokens, every token scored.
  * A last block shorter than `blockSize` is dropped, so every block trains every position.
  */
-export function streamBlocks(stream: ArrayLike<number>, blockSize: number): TokenizedExample[] {
+export function streamBlocks(stream: ArrayLike<number>, blockSize: number): TrainingExample[] {
   if (!(Number.isInteger(blockSize) && blockSize >= 2)) {
     throw new RangeError(`blockSize must be an integer ≥ 2, got ${blockSize}`);
   }
-  const examples: TokenizedExample[] = [];
+  const examples: TrainingExample[] = [];
   for (let start = 0; start + blockSize <= stream.length; start += blockSize) {
     const ids = Array.from({ length: blockSize }, (_, i) => stream[start + i]);
     examples.push({ ids, labels: ids });
@@ -57,12 +53,12 @@ export function streamBlocks(stream: ArrayLike<number>, blockSize: number): Toke
  * predictions made at positions [k·bucketSize, (k+1)·bucketSize) (the token at position p+1 given
  * positions 0..p). Shows whether late positions are as well trained as early ones.
  */
-export function lossByPosition(
+export async function lossByPosition(
   model: TrainableModel,
-  examples: TokenizedExample[],
+  examples: TrainingExample[],
   bucketSize: number,
   batchSize = 16,
-): number[] {
+): Promise<number[]> {
   const length = Math.min(...examples.map((e) => e.ids.length));
   const buckets = Math.ceil((length - 1) / bucketSize);
   const totals = new Array(buckets).fill(0);
@@ -70,6 +66,8 @@ export function lossByPosition(
   for (let first = 0; first < examples.length; first += batchSize) {
     const batch = examples.slice(first, first + batchSize).map((e) => e.ids.slice(0, length));
     const ids = tf.tensor2d(batch, [batch.length, length], "int32");
+    const losses: tf.Scalar[] = [];
+    const scoredPerBucket: number[] = [];
     for (let k = 0; k < buckets; k++) {
       // labels[t] is predicted at position t-1: keep the labels whose prediction is in bucket k.
       const labels = batch.map((row) =>
@@ -78,12 +76,18 @@ export function lossByPosition(
         )
       );
       const scored = labels.reduce((n, row) => n + row.filter((l) => l !== ignoreLabel).length, 0);
-      const loss = lmLoss(model, ids, labels);
-      totals[k] += loss.dataSync()[0] * scored;
-      counts[k] += scored;
-      loss.dispose();
+      losses.push(lmLoss(model, ids, labels));
+      scoredPerBucket.push(scored);
     }
     ids.dispose();
+    const stacked = concatScalars(losses);
+    tf.dispose(losses);
+    const values = await stacked.data(); // one read-back per batch
+    stacked.dispose();
+    values.forEach((loss, k) => {
+      totals[k] += loss * scoredPerBucket[k];
+      counts[k] += scoredPerBucket[k];
+    });
   }
   return totals.map((total, k) => total / counts[k]);
 }
@@ -95,11 +99,11 @@ export function lossByPosition(
  */
 export async function pretrain(
   model: TrainableModel,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: { train: TrainingExample[]; validation: TrainingExample[] },
   opts: TrainOptions,
   ctx: TrainContext = {},
 ): Promise<TrainResult> {
-  const everything = select.apply(model, { layers: "all", lastBlocks: 1 }, opts.seed);
+  const everything = full.apply(model, { layers: "all", lastBlocks: 1 }, opts.seed);
   try {
     return await train(model, everything, data, opts, ctx);
   } finally {

@@ -9,50 +9,25 @@
  * run continues exactly where its checkpoint left off.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { MemoryMeter, type PeakMemory } from "../engine/mod.ts";
-import { contextProblem, type LanguageModel, lmLoss } from "../model/gpt2.ts";
+import { MemoryMeter, type PeakMemory, tensorStorageLimit } from "../engine/mod.ts";
+import { contextProblem } from "../model/gpt2.ts";
 import { ConfigError } from "../peft/errors.ts";
-import type { AppliedMethod, TunableModel } from "../peft/types.ts";
-import {
-  type CheckpointTensors,
-  readCheckpoint,
-  type TrainState,
-  writeCheckpoint,
-} from "./checkpoint.ts";
-import { AdamW, assignSaved, clipByGlobalNorm } from "./optimizer.ts";
-import type { TrainOptions } from "./options.ts";
+import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed, Rng } from "../util/random.ts";
-import { learningRateAt } from "./schedule.ts";
-
-/** Label of positions that are not scored (Hugging Face's convention). */
-export const ignoreLabel = -100;
-
-/**
- * A model the trainer can run: the tunable slice plus hidden states `[B, P+T, C]` and the LM head
- * (`GPT2` fits), so that only the positions with a scored label get logits.
- */
-export type TrainableModel = TunableModel & LanguageModel;
-
-/**
- * One tokenized example: `labels` is aligned with `ids` (not shifted) and is -100 wherever the
- * token is not scored, e.g. on the document and the prompt; `formatPrompt`'s output fits.
- */
-export interface TokenizedExample {
-  /** Token ids. */
-  ids: number[];
-  /** Same length as `ids`; -100 where not scored. */
-  labels: number[];
-}
-
-/** A padded batch: every row has the batch's longest length; padding has label -100. */
-export interface Batch {
-  /** Token ids `[B, T]`. */
-  ids: number[][];
-  /** Labels `[B, T]`. */
-  labels: number[][];
-  /** Real (non-padding) tokens in the batch. */
-  tokens: number;
-}
+import { type Batch, collate, type TrainingExample } from "./batch.ts";
+import { BatchFit } from "./fit.ts";
+import { frozenBlocksOf } from "./frozen.ts";
+import { type TrainableModel, validationLossOf } from "./loss.ts";
+import { AdamW, readValues } from "./optimizer.ts";
+import type { TrainOptions } from "./options.ts";
+import {
+  restoreWeights,
+  saveSession,
+  type Session,
+  startSession,
+  type TrainData,
+} from "./session.ts";
+import { optimisationStep, type StepOutcome, type StepSetup } from "./step.ts";
 
 /** Reported after every optimizer step and every validation. */
 export interface TrainProgress {
@@ -86,6 +61,13 @@ export interface TrainContext {
   signal?: AbortSignal;
   /** Backend threads, as reported by `initEngine`, copied into the result. */
   threads?: number;
+  /** Told about decisions a user should know of (a batch split to fit memory). */
+  log?: (line: string) => void;
+  /**
+   * Most tensor storage training may use, with its name for messages; default: the engine's own
+   * limit (`tensorStorageLimit`: the wasm heap of `blas`/`wasm`), none on other backends.
+   */
+  memoryLimit?: { bytes: number; name: string } | null;
 }
 
 /** What training cost and achieved; every figure is measured in this run. */
@@ -108,17 +90,23 @@ export interface TrainResult {
   bestValidationLoss: number;
   /** True when early stopping ended the run. */
   stoppedEarly: boolean;
-  /** Wall seconds of training including validation, summed over resumed sessions. */
+  /**
+   * Wall seconds of the optimisation steps only (forward, backward, gradient accumulation,
+   * clipping, update), summed over resumed sessions; validation and checkpoints are counted apart.
+   */
   trainSeconds: number;
+  /** Wall seconds spent computing validation losses, summed over resumed sessions. */
+  validationSeconds: number;
+  /** Wall seconds spent writing resumable checkpoints, summed over resumed sessions. */
+  checkpointSeconds: number;
   /** Real input tokens processed in training (padding excluded). */
   trainTokens: number;
-  /** trainTokens / trainSeconds. */
+  /** trainTokens / trainSeconds: tokens per second of optimisation. */
   tokensPerSecond: number;
   /**
-   * Peak memory of this session's training (steps, optimizer updates and validations): tensor
-   * bytes are the exact peak of live tensor storage, tracked at every allocation and free and
-   * including the model, the optimizer moments and everything back-propagation keeps; RSS and
-   * device bytes are sampled.
+   * Peak memory of this session's training (steps, optimizer updates, validations and
+   * checkpoints), from lib/engine's meter: tensor bytes include the model, the optimizer moments
+   * and everything back-propagation keeps.
    */
   peakMemory: PeakMemory;
   /** Exact number of parameters the optimizer updated. */
@@ -131,132 +119,11 @@ export interface TrainResult {
   threads: number;
   /** The step a checkpoint resumed from (0 = fresh start). */
   resumedFromStep: number;
-}
-
-/** The parts of tfjs's engine that account for tensor storage. */
-interface EngineAccounting {
-  state: { numBytes: number; tensorInfo: WeakMap<object, { bytes: number }> };
-  trackTensor(tensor: tf.Tensor, backend: unknown): void;
-  disposeTensor(tensor: tf.Tensor): void;
-}
-
-const runningPeaks = new Set<LiveStoragePeak>();
-let stockAccounting: Pick<EngineAccounting, "trackTensor" | "disposeTensor"> | undefined;
-
-/**
- * Exact peak of live tensor storage from construction to `stop()`. tfjs's `numBytes` counts every
- * tensor handle, so a buffer shared by a reshape, an `Identity` or a tensor saved for backprop
- * (every matmul saves its weight this way) is counted once per handle — about twice the storage
- * inside back-propagation — and a timer cannot sample inside a synchronous step. This counts each
- * buffer once, when it is allocated and when its last handle goes, so peaks inside backprop and
- * the optimizer update are seen. Tensors alive at the start enter with the engine's figure.
- */
-class LiveStoragePeak {
-  live: number;
-  peak: number;
-
-  constructor() {
-    const engine = tf.engine() as unknown as EngineAccounting;
-    this.live = engine.state.numBytes;
-    this.peak = this.live;
-    if (runningPeaks.size === 0) {
-      const stock = { trackTensor: engine.trackTensor, disposeTensor: engine.disposeTensor };
-      stockAccounting = stock;
-      engine.trackTensor = function (this: EngineAccounting, tensor, backend) {
-        const isNewBuffer = !this.state.tensorInfo.has(tensor.dataId);
-        stock.trackTensor.call(this, tensor, backend);
-        if (!isNewBuffer) return;
-        const bytes = this.state.tensorInfo.get(tensor.dataId)?.bytes ?? 0;
-        for (const meter of runningPeaks) {
-          meter.live += bytes;
-          if (meter.live > meter.peak) meter.peak = meter.live;
-        }
-      };
-      engine.disposeTensor = function (this: EngineAccounting, tensor) {
-        const info = this.state.tensorInfo.get(tensor.dataId);
-        stock.disposeTensor.call(this, tensor);
-        if (info && !this.state.tensorInfo.has(tensor.dataId)) {
-          for (const meter of runningPeaks) meter.live -= info.bytes;
-        }
-      };
-    }
-    runningPeaks.add(this);
-  }
-
-  /** Stops tracking (the engine is restored when no tracker runs) and returns the peak bytes. */
-  stop(): number {
-    runningPeaks.delete(this);
-    if (runningPeaks.size === 0 && stockAccounting) {
-      Object.assign(tf.engine(), stockAccounting);
-      stockAccounting = undefined;
-    }
-    return this.peak;
-  }
-}
-
-/** Pads `examples` to the longest with `padId` (label -100) into one batch. */
-export function collate(examples: TokenizedExample[], padId: number): Batch {
-  const length = Math.max(...examples.map((e) => e.ids.length));
-  let tokens = 0;
-  const ids: number[][] = [];
-  const labels: number[][] = [];
-  for (const e of examples) {
-    tokens += e.ids.length;
-    const pad = length - e.ids.length;
-    ids.push([...e.ids, ...new Array(pad).fill(padId)]);
-    labels.push([...e.labels, ...new Array(pad).fill(ignoreLabel)]);
-  }
-  return { ids, labels, tokens };
-}
-
-/** Scored positions of a batch: labels after the first position that are not -100. */
-function scoredTokens(batch: Batch): number {
-  let count = 0;
-  for (const row of batch.labels) {
-    for (let t = 1; t < row.length; t++) if (row[t] !== ignoreLabel) count++;
-  }
-  return count;
-}
-
-/** Mean next-token loss of a batch on scored positions; the soft prompt, if any, is never scored. */
-/** What a forward pass needs from a tuning method (nothing, for the untuned base). */
-export type ForwardHooks = Pick<AppliedMethod, "prefix" | "setTraining">;
-
-function batchLoss(
-  model: TrainableModel,
-  method: ForwardHooks,
-  batch: Batch,
-  training: boolean,
-  seed: number,
-): tf.Scalar {
-  const B = batch.ids.length;
-  const T = batch.ids[0].length;
-  method.setTraining?.(training, seed);
-  const ids = tf.tensor2d(batch.ids, [B, T], "int32");
-  const prefix = method.prefix?.(B); // (B, P, C)
-  return lmLoss(model, ids, batch.labels, { prefix, training, seed });
-}
-
-/** Token-weighted mean validation loss over `examples` (NaN when nothing is scored). */
-export function validationLossOf(
-  model: TrainableModel,
-  method: ForwardHooks,
-  examples: TokenizedExample[],
-  batchSize: number,
-  padId: number,
-): number {
-  let total = 0;
-  let count = 0;
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const batch = collate(examples.slice(i, i + batchSize), padId);
-    const scored = scoredTokens(batch);
-    if (scored === 0 || batch.ids[0].length < 2) continue;
-    const loss = tf.tidy(() => batchLoss(model, method, batch, false, 0));
-    total += loss.dataSync()[0] * scored;
-    count += scored;
-    loss.dispose();
-  }
-  return count > 0 ? total / count : Number.NaN;
+  /**
+   * Micro-batches of this session that would not fit the engine's tensor storage and ran in
+   * parts (same loss and update); 0 when every batch fit.
+   */
+  splitBatches: number;
 }
 
 /**
@@ -266,13 +133,13 @@ export function validationLossOf(
 function checkExamples(
   model: TrainableModel,
   method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+  data: TrainData,
 ): void {
   const prefix = method.prefix?.(1);
   const softTokens = prefix ? prefix.shape[1] : 0;
   prefix?.dispose();
   for (const [split, examples] of Object.entries(data)) {
-    examples.forEach((example: TokenizedExample, index: number) => {
+    examples.forEach((example: TrainingExample, index: number) => {
       if (example.ids.length !== example.labels.length || example.ids.length === 0) {
         throw new ConfigError(
           `data.${split}[${index}]`,
@@ -291,254 +158,167 @@ function checkExamples(
   }
 }
 
-/** FNV-1a over the examples, so a checkpoint is only resumed on the same data. */
-function hashExamples(hash: number, examples: TokenizedExample[]): number {
-  const mix = (value: number) => {
-    hash ^= value & 0xffffffff;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+/** How many micro-batches and optimizer steps a run takes. */
+interface TrainPlan {
+  /** Micro-batches in one pass over the training examples. */
+  microPerEpoch: number;
+  /** Optimizer steps the run will take (unless it stops early). */
+  totalSteps: number;
+}
+
+function planOf(trainExamples: number, opts: TrainOptions): TrainPlan {
+  const microPerEpoch = Math.ceil(trainExamples / opts.batchSize);
+  const stepsPerEpoch = Math.ceil(microPerEpoch / opts.gradientAccumulation);
+  return {
+    microPerEpoch,
+    totalSteps: opts.maxSteps > 0 ? opts.maxSteps : opts.epochs * stepsPerEpoch,
   };
-  for (const e of examples) {
-    mix(e.ids.length);
-    for (const id of e.ids) mix(id);
-    for (const label of e.labels) mix(label);
-  }
-  return hash;
 }
 
-function fingerprintOf(
-  method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+/** The micro-batches of the next step: up to `gradientAccumulation` of them, within the epoch. */
+function nextBatches(
+  session: Session,
+  order: number[],
+  examples: TrainingExample[],
+  plan: TrainPlan,
   opts: TrainOptions,
-): string {
-  const shapes = [...method.trainable].map(([name, v]) => [name, v.shape]);
-  const dataHash = hashExamples(hashExamples(0x811c9dc5, data.train), data.validation);
-  return JSON.stringify({ method: method.method, opts, shapes, dataHash });
+): Batch[] {
+  const { batchInEpoch } = session.state;
+  const count = Math.min(opts.gradientAccumulation, plan.microPerEpoch - batchInEpoch);
+  return Array.from({ length: count }, (_, micro) => {
+    const first = (batchInEpoch + micro) * opts.batchSize;
+    return collate(order.slice(first, first + opts.batchSize).map((i) => examples[i]), opts.padId);
+  });
 }
 
-function snapshot(trainable: Map<string, tf.Variable>): Map<string, Float32Array> {
-  return new Map([...trainable].map(([name, v]) => [name, new Float32Array(v.dataSync())]));
+/** Records a finished step; returns whether it ended the epoch. */
+function recordStep(
+  session: Session,
+  batches: Batch[],
+  outcome: StepOutcome,
+  plan: TrainPlan,
+): boolean {
+  const { state } = session;
+  for (const batch of batches) state.trainTokens += batch.tokens;
+  state.batchInEpoch += batches.length;
+  state.step++;
+  state.trainLoss.push(outcome.loss);
+  const epochEnded = state.batchInEpoch >= plan.microPerEpoch;
+  if (epochEnded) {
+    state.epoch++;
+    state.batchInEpoch = 0;
+  }
+  return epochEnded;
 }
 
-function restore(trainable: Map<string, tf.Variable>, values: Map<string, Float32Array>): void {
-  assignSaved(
-    trainable,
-    values,
-    (name) => `saved weights for "${name}" are missing or have the wrong size`,
-  );
+/** Validation runs every `evalEverySteps` (else at each epoch's end) and after the last step. */
+function validationDue(
+  session: Session,
+  epochEnded: boolean,
+  plan: TrainPlan,
+  opts: TrainOptions,
+): boolean {
+  const { step } = session.state;
+  const due = opts.evalEverySteps > 0 ? step % opts.evalEverySteps === 0 : epochEnded;
+  return due || step === plan.totalSteps;
 }
 
 /**
- * Trains `method.trainable` on `data.train`, validating on `data.validation`, and returns the
- * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
- * resumes from one written by an identical run (same options, data and trainable shapes) — the
- * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
- * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data or
- * an example that does not fit (see `checkExamples`), and the abort reason when `ctx.signal` aborts.
+ * Records a validation loss and decides early stopping: a new best resets the patience count (and
+ * keeps the weights when `restoreBest`); `earlyStoppingPatience` validations without one stop the run.
  */
-export async function train(
-  model: TrainableModel,
-  method: AppliedMethod,
-  data: { train: TokenizedExample[]; validation: TokenizedExample[] },
+async function recordValidation(
+  session: Session,
+  validationLoss: number,
+  epoch: number,
+  trainable: Map<string, tf.Variable>,
   opts: TrainOptions,
-  ctx: TrainContext = {},
-): Promise<TrainResult> {
-  if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
-  if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
-  checkExamples(model, method, data);
-  const meter = new MemoryMeter();
-  const storage = new LiveStoragePeak();
+): Promise<void> {
+  const { state } = session;
+  state.validationLoss.push(validationLoss);
+  state.validationSteps.push(state.step);
+  state.validationEpochs.push(epoch);
+  const bestLoss = state.bestIndex >= 0 ? state.validationLoss[state.bestIndex] : Infinity;
+  if (validationLoss < bestLoss) {
+    state.bestIndex = state.validationLoss.length - 1;
+    state.validationsWithoutImprovement = 0;
+    if (opts.restoreBest) session.best = await readValues(trainable);
+    return;
+  }
+  state.validationsWithoutImprovement++;
+  if (
+    opts.earlyStoppingPatience > 0 &&
+    state.validationsWithoutImprovement >= opts.earlyStoppingPatience
+  ) state.stoppedEarly = true;
+}
+
+/** A checkpoint is written every `checkpointEverySteps` and when early stopping fires. */
+function checkpointDue(session: Session, opts: TrainOptions): boolean {
+  const { step, stoppedEarly } = session.state;
+  return opts.checkpointEverySteps > 0 &&
+    (step % opts.checkpointEverySteps === 0 || stoppedEarly);
+}
+
+/** The parts of a run whose seconds are counted apart. */
+type TimedPart = "trainSeconds" | "validationSeconds" | "checkpointSeconds";
+
+/** Runs `work` and adds its wall seconds to `part` of the session's state. */
+async function timed<T>(
+  session: Session,
+  part: TimedPart,
+  work: () => T | Promise<T>,
+): Promise<T> {
   const started = performance.now();
-  const trainable = method.trainable;
-  const keyOfVariable = new Map([...trainable].map(([key, v]) => [v.name, key]));
-  const variables = [...trainable.values()];
-  const shapes = new Map([...trainable].map(([key, v]) => [key, v.shape]));
-  const microPerEpoch = Math.ceil(data.train.length / opts.batchSize);
-  const stepsPerEpoch = Math.ceil(microPerEpoch / opts.gradientAccumulation);
-  const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : opts.epochs * stepsPerEpoch;
-  const hasValidation = data.validation.length > 0;
-  const optimizer = new AdamW(trainable, {
-    beta1: opts.beta1,
-    beta2: opts.beta2,
-    epsilon: opts.epsilon,
-    weightDecay: opts.weightDecay,
-  });
-  const fingerprint = fingerprintOf(method, data, opts);
-
-  let state: TrainState = {
-    version: 1,
-    fingerprint,
-    step: 0,
-    epoch: 0,
-    batchInEpoch: 0,
-    trainTokens: 0,
-    elapsedSeconds: 0,
-    trainLoss: [],
-    validationLoss: [],
-    validationSteps: [],
-    validationEpochs: [],
-    bestIndex: -1,
-    validationsWithoutImprovement: 0,
-    stoppedEarly: false,
-  };
-  let best: Map<string, Float32Array> | null = null;
-  if (ctx.checkpointDir) {
-    try {
-      const saved = await readCheckpoint(ctx.checkpointDir);
-      if (saved && saved.state.fingerprint === fingerprint) {
-        state = saved.state;
-        restore(trainable, saved.tensors.trainable);
-        optimizer.importState({ step: state.step, m: saved.tensors.m, v: saved.tensors.v });
-        best = saved.tensors.best;
-      }
-    } catch (error) {
-      optimizer.dispose();
-      storage.stop();
-      meter.stop();
-      throw error;
-    }
-  }
-  const resumedFromStep = state.step;
-  const elapsed = () => state.elapsedSeconds + (performance.now() - started) / 1000;
-  const report = (
-    update: Omit<TrainProgress, "step" | "totalSteps" | "tokensPerSecond" | "etaSeconds">,
-  ) => {
-    const seconds = elapsed();
-    const sessionSteps = state.step - resumedFromStep;
-    const perStep = sessionSteps > 0 ? (performance.now() - started) / 1000 / sessionSteps : 0;
-    ctx.progress?.({
-      ...update,
-      step: state.step,
-      totalSteps,
-      tokensPerSecond: seconds > 0 ? state.trainTokens / seconds : 0,
-      etaSeconds: perStep * (totalSteps - state.step),
-    });
-  };
-
   try {
-    while (state.step < totalSteps && !state.stoppedEarly) {
-      const epoch = state.epoch;
-      const order = new Rng(mixSeed(opts.seed, epoch)).permutation(data.train.length);
-      while (state.epoch === epoch && state.step < totalSteps && !state.stoppedEarly) {
-        const group = Math.min(opts.gradientAccumulation, microPerEpoch - state.batchInEpoch);
-        let summed = new Map<string, tf.Tensor>();
-        let loss = 0;
-        for (let micro = 0; micro < group; micro++) {
-          const first = (state.batchInEpoch + micro) * opts.batchSize;
-          const batch = collate(
-            order.slice(first, first + opts.batchSize).map((i) => data.train[i]),
-            opts.padId,
-          );
-          const seed = mixSeed(opts.seed, state.step, micro);
-          const { value, grads } = tf.variableGrads(() => {
-            const mean = batchLoss(model, method, batch, true, seed);
-            meter.sample(); // activations are alive now (RSS)
-            return tf.div(mean, group) as tf.Scalar;
-          }, variables);
-          meter.sample(); // gradients are alive now (RSS)
-          loss += value.dataSync()[0];
-          value.dispose();
-          for (const [name, g] of Object.entries(grads)) {
-            const key = keyOfVariable.get(name)!;
-            const previous = summed.get(key);
-            if (previous) {
-              summed.set(key, tf.add(previous, g));
-              previous.dispose();
-              g.dispose();
-            } else summed.set(key, g);
-          }
-          state.trainTokens += batch.tokens;
-        }
-        state.batchInEpoch += group;
-        const learningRate = learningRateAt(state.step, {
-          learningRate: opts.learningRate,
-          warmupSteps: opts.warmupSteps,
-          totalSteps,
-          decay: opts.decay,
-        });
-        const clipped = clipByGlobalNorm(summed, opts.maxGradNorm).grads;
-        optimizer.applyGradients(clipped, learningRate);
-        meter.sample();
-        if (clipped !== summed) { for (const g of clipped.values()) g.dispose(); }
-        for (const g of summed.values()) g.dispose();
-        summed = new Map();
-        state.step++;
-        state.trainLoss.push(loss);
-        const epochEnded = state.batchInEpoch >= microPerEpoch;
-        if (epochEnded) {
-          state.epoch++;
-          state.batchInEpoch = 0;
-        }
-        report({ phase: "train", epoch: epoch + 1, loss, learningRate });
-
-        const lastStep = state.step === totalSteps;
-        const due = opts.evalEverySteps > 0 ? state.step % opts.evalEverySteps === 0 : epochEnded;
-        if (hasValidation && (due || lastStep)) {
-          const validationLoss = validationLossOf(
-            model,
-            method,
-            data.validation,
-            opts.evalBatchSize,
-            opts.padId,
-          );
-          state.validationLoss.push(validationLoss);
-          state.validationSteps.push(state.step);
-          state.validationEpochs.push(epoch + 1);
-          const bestLoss = state.bestIndex >= 0 ? state.validationLoss[state.bestIndex] : Infinity;
-          if (validationLoss < bestLoss) {
-            state.bestIndex = state.validationLoss.length - 1;
-            state.validationsWithoutImprovement = 0;
-            if (opts.restoreBest) best = snapshot(trainable);
-          } else {
-            state.validationsWithoutImprovement++;
-            if (
-              opts.earlyStoppingPatience > 0 &&
-              state.validationsWithoutImprovement >= opts.earlyStoppingPatience
-            ) state.stoppedEarly = true;
-          }
-          report({ phase: "validate", epoch: epoch + 1, loss, learningRate, validationLoss });
-        }
-        if (
-          ctx.checkpointDir && opts.checkpointEverySteps > 0 &&
-          (state.step % opts.checkpointEverySteps === 0 || state.stoppedEarly)
-        ) {
-          const moments = optimizer.exportState();
-          const tensors: CheckpointTensors = {
-            trainable: snapshot(trainable),
-            m: moments.m,
-            v: moments.v,
-            best,
-          };
-          await writeCheckpoint(
-            ctx.checkpointDir,
-            { ...state, elapsedSeconds: elapsed() },
-            tensors,
-            shapes,
-          );
-        }
-        // Let timers (the memory meter) and abort signals run between steps.
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        ctx.signal?.throwIfAborted();
-      }
-    }
-    if (opts.restoreBest && best && state.bestIndex !== state.validationLoss.length - 1) {
-      restore(trainable, best);
-    }
+    return await work();
   } finally {
-    method.setTraining?.(false, 0);
-    optimizer.dispose();
-    storage.stop();
+    session.state[part] += (performance.now() - started) / 1000;
   }
+}
 
-  const trainSeconds = elapsed();
-  const peakMemory: PeakMemory = { ...meter.stop(), peakTensorBytes: storage.peak };
+/** Where this session started, for the progress ETA. */
+interface SessionStart {
+  /** `performance.now()` at the start. */
+  startedMs: number;
+  /** The step a checkpoint resumed from (0 = fresh start). */
+  resumedFromStep: number;
+}
+
+/** Tells `ctx.progress` where the run stands. */
+function reportProgress(
+  ctx: TrainContext,
+  session: Session,
+  start: SessionStart,
+  plan: TrainPlan,
+  update: Omit<TrainProgress, "step" | "totalSteps" | "tokensPerSecond" | "etaSeconds">,
+): void {
+  if (!ctx.progress) return;
+  const { step, trainTokens, trainSeconds } = session.state;
+  const sessionSteps = step - start.resumedFromStep;
+  const wallSeconds = (performance.now() - start.startedMs) / 1000;
+  const perStep = sessionSteps > 0 ? wallSeconds / sessionSteps : 0;
+  ctx.progress({
+    ...update,
+    step,
+    totalSteps: plan.totalSteps,
+    tokensPerSecond: trainSeconds > 0 ? trainTokens / trainSeconds : 0,
+    etaSeconds: perStep * (plan.totalSteps - step),
+  });
+}
+
+/** The result of a finished run, with the meter's peaks. */
+function resultOf(run: Run, peakMemory: PeakMemory): TrainResult {
+  const { model, method, session, plan, start } = run;
+  const { state } = session;
+  const { trainSeconds } = state;
   let trainableParams = 0;
-  for (const v of variables) trainableParams += v.size;
+  for (const v of method.trainable.values()) trainableParams += v.size;
   let baseParams = 0;
   for (const p of model.params.values()) baseParams += p.size;
   const bestIndex = state.bestIndex;
   return {
     steps: state.step,
-    epochs: state.epoch + state.batchInEpoch / microPerEpoch,
+    epochs: state.epoch + state.batchInEpoch / plan.microPerEpoch,
     trainLoss: state.trainLoss,
     validationLoss: state.validationLoss,
     validationSteps: state.validationSteps,
@@ -547,31 +327,178 @@ export async function train(
     bestValidationLoss: bestIndex >= 0 ? state.validationLoss[bestIndex] : Number.NaN,
     stoppedEarly: state.stoppedEarly,
     trainSeconds,
+    validationSeconds: state.validationSeconds,
+    checkpointSeconds: state.checkpointSeconds,
     trainTokens: state.trainTokens,
     tokensPerSecond: trainSeconds > 0 ? state.trainTokens / trainSeconds : 0,
     peakMemory,
     trainableParams,
     totalParams: baseParams + method.addedParams,
     backend: tf.getBackend(),
-    threads: ctx.threads ?? 1,
-    resumedFromStep,
+    threads: run.ctx.threads ?? 1,
+    resumedFromStep: start.resumedFromStep,
+    splitBatches: run.setup.fit.splitBatches,
   };
 }
 
-/** One line for a progress bar: `step 12/300 · loss 2.314 · 1,234 tok/s · ETA 4m05s`. */
-export function formatProgress(update: TrainProgress): string {
-  const eta = Math.round(update.etaSeconds);
-  const clock = eta >= 60
-    ? `${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, "0")}s`
-    : `${eta}s`;
-  const parts = [
-    `step ${update.step}/${update.totalSteps}`,
-    `epoch ${update.epoch}`,
-    update.phase === "validate"
-      ? `validation loss ${update.validationLoss?.toFixed(3)}`
-      : `loss ${update.loss.toFixed(3)}`,
-    `${Math.round(update.tokensPerSecond).toLocaleString("en-US")} tok/s`,
-    `ETA ${clock}`,
-  ];
-  return parts.join(" · ");
+/** Everything one training session works with. */
+interface Run {
+  model: TrainableModel;
+  method: AppliedMethod;
+  data: TrainData;
+  opts: TrainOptions;
+  ctx: TrainContext;
+  plan: TrainPlan;
+  /** What every optimisation step shares (optimizer, meter, frozen blocks, memory fit). */
+  setup: StepSetup;
+  session: Session;
+  start: SessionStart;
+}
+
+/**
+ * Sets a session up: the meter, the optimizer and the session (resumed from a checkpoint when one
+ * of an identical run exists). Frees what it made when resuming fails.
+ */
+async function startRun(
+  model: TrainableModel,
+  method: AppliedMethod,
+  data: TrainData,
+  opts: TrainOptions,
+  ctx: TrainContext,
+): Promise<Run> {
+  const plan = planOf(data.train.length, opts);
+  const meter = new MemoryMeter();
+  const optimizer = new AdamW(method.trainable, {
+    beta1: opts.beta1,
+    beta2: opts.beta2,
+    epsilon: opts.epsilon,
+    weightDecay: opts.weightDecay,
+  });
+  let session: Session;
+  try {
+    session = await startSession(method, data, opts, optimizer, ctx.checkpointDir);
+  } catch (error) {
+    optimizer.dispose();
+    meter.stop();
+    throw error;
+  }
+  const frozenBlocks = frozenBlocksOf(method, model.config.nLayer);
+  const limit = ctx.memoryLimit === undefined ? tensorStorageLimit() : ctx.memoryLimit;
+  const setup: StepSetup = {
+    model,
+    method,
+    opts,
+    optimizer,
+    totalSteps: plan.totalSteps,
+    meter,
+    frozenBlocks,
+    fit: new BatchFit(limit, model.config, model.config.nLayer - frozenBlocks),
+    log: ctx.log,
+  };
+  const start = { startedMs: performance.now(), resumedFromStep: session.state.step };
+  return { model, method, data, opts, ctx, plan, setup, session, start };
+}
+
+/** One optimisation step on the next micro-batches of `order`, recorded and reported. */
+async function trainStep(
+  run: Run,
+  order: number[],
+): Promise<{ outcome: StepOutcome; epochEnded: boolean }> {
+  const { session, plan, opts } = run;
+  const epoch = session.state.epoch + 1;
+  const batches = nextBatches(session, order, run.data.train, plan, opts);
+  const outcome = await timed(
+    session,
+    "trainSeconds",
+    () => optimisationStep(run.setup, batches, session.state.step),
+  );
+  const epochEnded = recordStep(session, batches, outcome, plan);
+  reportProgress(run.ctx, session, run.start, plan, { phase: "train", epoch, ...outcome });
+  return { outcome, epochEnded };
+}
+
+/** Measures the validation loss, records it (best weights, early stopping) and reports it. */
+async function validate(run: Run, outcome: StepOutcome, epoch: number): Promise<void> {
+  const { model, method, data, opts, session } = run;
+  const validationLoss = await timed(
+    session,
+    "validationSeconds",
+    () => validationLossOf(model, method, data.validation, opts.evalBatchSize, opts.padId),
+  );
+  await recordValidation(session, validationLoss, epoch, method.trainable, opts);
+  reportProgress(run.ctx, session, run.start, run.plan, {
+    phase: "validate",
+    epoch,
+    ...outcome,
+    validationLoss,
+  });
+}
+
+/** Writes a resumable checkpoint of the session into `dir`. */
+async function checkpoint(run: Run, dir: string): Promise<void> {
+  await timed(
+    run.session,
+    "checkpointSeconds",
+    () => saveSession(dir, run.session, run.method.trainable, run.setup.optimizer),
+  );
+}
+
+/** Lets timers (the memory meter) and abort signals run between steps. */
+async function yieldBetweenSteps(signal: AbortSignal | undefined): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  signal?.throwIfAborted();
+}
+
+/** Puts the best validation's weights back when `restoreBest` and the last one was not the best. */
+function restoreBestWeights(run: Run): void {
+  const { state, best } = run.session;
+  if (run.opts.restoreBest && best && state.bestIndex !== state.validationLoss.length - 1) {
+    restoreWeights(run.method.trainable, best);
+  }
+}
+
+/**
+ * Trains `method.trainable` on `data.train`, validating on `data.validation`, and returns the
+ * cost and curves. With `ctx.checkpointDir`, writes a checkpoint every `checkpointEverySteps` and
+ * resumes from one written by an identical run (same options, data and trainable shapes) — the
+ * resumed run ends with the same weights and metrics as an uninterrupted one. The model ends with
+ * the best validation's weights when `restoreBest`. Throws ConfigError for empty training data, an
+ * example that does not fit (see `checkExamples`) or one that cannot fit the engine's memory, and
+ * the abort reason when `ctx.signal` aborts.
+ */
+export async function train(
+  model: TrainableModel,
+  method: AppliedMethod,
+  data: TrainData,
+  opts: TrainOptions,
+  ctx: TrainContext = {},
+): Promise<TrainResult> {
+  if (data.train.length === 0) throw new ConfigError("data.train", "has no examples");
+  if (method.trainable.size === 0) throw new ConfigError("method", "selects no trainable weights");
+  checkExamples(model, method, data);
+  const run = await startRun(model, method, data, opts, ctx);
+  const { state } = run.session;
+  const running = () => state.step < run.plan.totalSteps && !state.stoppedEarly;
+  try {
+    while (running()) {
+      const epoch = state.epoch;
+      const order = new Rng(mixSeed(opts.seed, epoch)).permutation(data.train.length);
+      while (state.epoch === epoch && running()) {
+        const { outcome, epochEnded } = await trainStep(run, order);
+        if (data.validation.length > 0 && validationDue(run.session, epochEnded, run.plan, opts)) {
+          await validate(run, outcome, epoch + 1);
+        }
+        if (ctx.checkpointDir && checkpointDue(run.session, opts)) {
+          await checkpoint(run, ctx.checkpointDir);
+        }
+        await yieldBetweenSteps(ctx.signal);
+      }
+    }
+    restoreBestWeights(run);
+  } finally {
+    method.setTraining?.(false, 0);
+    run.setup.optimizer.dispose();
+    run.setup.meter.stop();
+  }
+  return resultOf(run, run.setup.meter.stop());
 }

@@ -10,7 +10,7 @@ import type { RunEvent } from "../../lib/run/progress.ts";
 
 const FAKE_STAGES_DIR = dirname(fromFileUrl(import.meta.url));
 const CLI_PATH = fromFileUrl(new URL("../../cli/pipeline.ts", import.meta.url));
-const TYPES_PATH = fromFileUrl(new URL("../../lib/run/types.ts", import.meta.url));
+const LIB_PATH = fromFileUrl(new URL("../../lib/", import.meta.url));
 
 const createdProjects: string[] = [];
 // Temporary projects go when the test process ends (outputs are read-only files in writable folders).
@@ -35,7 +35,7 @@ export async function makeProject(
     const source = await Deno.readTextFile(join(FAKE_STAGES_DIR, entry.name));
     await Deno.writeTextFile(
       join(dir, "stages", entry.name),
-      source.replace("../../lib/run/types.ts", TYPES_PATH),
+      source.replaceAll('"../../lib/', `"file://${LIB_PATH}`),
     );
   }
   await Deno.writeTextFile(join(dir, "pipeline.yaml"), pipelineYaml);

@@ -1,5 +1,6 @@
 /**
- * The few assertions the engine tests need (JSR's @std/assert is not reachable here).
+ * The assertions the tests share, Deno-std style on top of `node:assert` (JSR's @std/assert is
+ * not reachable here). Tests that need nothing more import `node:assert/strict` directly.
  *
  * @module
  */
@@ -57,4 +58,28 @@ export async function assertRejects<E extends Error>(
     throw new Error(`expected ${errorClass.name}, got ${error}`);
   }
   throw new Error(`expected ${errorClass.name}, nothing was rejected`);
+}
+
+/** `actual` contains `expected`. */
+export function assertIncludes(actual: string, expected: string): void {
+  nodeAssert.ok(
+    actual.includes(expected),
+    `expected ${JSON.stringify(actual)} to include ${JSON.stringify(expected)}`,
+  );
+}
+
+/** `fn` throws an instance of `type` whose message includes `message`. */
+export function assertThrowsWith(
+  fn: () => unknown,
+  type: abstract new (...args: never[]) => Error,
+  message: string,
+): void {
+  try {
+    fn();
+  } catch (error) {
+    nodeAssert.ok(error instanceof type, `expected ${type.name}, got ${error}`);
+    assertIncludes((error as Error).message, message);
+    return;
+  }
+  nodeAssert.fail(`expected ${type.name} to be thrown`);
 }

@@ -111,7 +111,7 @@ export async function runLm(args: string[]): Promise<Record<string, unknown>> {
     });
     const input = ids ?? tokenizer!.encode(values.text!);
     if (input.length === 0) throw new UsageError("the input has no tokens");
-    if (command === "score") return score(model, input);
+    if (command === "score") return await score(model, input);
     const eosId = await readEosId(modelDir);
     const [newIds] = await generate(model, [input], {
       maxNew,
@@ -127,7 +127,7 @@ export async function runLm(args: string[]): Promise<Record<string, unknown>> {
   }
 }
 
-function score(model: GPT2, ids: number[]): Record<string, unknown> {
+async function score(model: GPT2, ids: number[]): Promise<Record<string, unknown>> {
   const V = model.config.vocabSize;
   const bad = ids.find((id) => id >= V);
   if (bad !== undefined) throw new ModelInputError(`token id ${bad} outside [0, ${V})`);
@@ -139,8 +139,8 @@ function score(model: GPT2, ids: number[]): Record<string, unknown> {
     });
     const lossTensor = ids.length > 1 ? lmLoss(model, input, input) : undefined;
     const result = {
-      loss: lossTensor ? lossTensor.dataSync()[0] : null,
-      logits_last: Array.from(last.dataSync()),
+      loss: lossTensor ? (await lossTensor.data())[0] : null,
+      logits_last: Array.from(await last.data()),
     };
     tf.dispose([last, ...(lossTensor ? [lossTensor] : [])]);
     return result;

@@ -27,9 +27,15 @@ export interface MethodRecord {
   config: unknown;
 }
 
-/** Copies a variable's values into a writable tensor record (shape may be re-declared, same size). */
-export function tensorRecord(variable: tf.Tensor, shape: number[] = variable.shape): TensorToWrite {
-  return { shape, data: new Float32Array(variable.dataSync()) };
+/**
+ * Copies a variable's values into a writable tensor record (shape may be re-declared, same size).
+ * Reads asynchronously, so it works on webgpu too.
+ */
+export async function tensorRecord(
+  variable: tf.Tensor,
+  shape: number[] = variable.shape,
+): Promise<TensorToWrite> {
+  return { shape, data: new Float32Array(await variable.data()) };
 }
 
 /** Writes weights (safetensors), an optional JSON config and the method record into `dir`. */

@@ -17,7 +17,7 @@ import {
 import { readInt, rejectUnknownKeys } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { parameterShapes } from "../model/gpt2.ts";
-import { CheckpointError } from "../model/safetensors.ts";
+import { CheckpointError, type TensorToWrite } from "../model/safetensors.ts";
 import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
 
 /** What a user sets (YAML keys: `layers` — `all` or a list of patterns — and `last_blocks`). */
@@ -115,7 +115,8 @@ function wrapFull(model: TunableModel, config: FullConfig, names: string[]): App
       for (const p of model.params.values()) p.trainable = true;
     },
     async save(dir, info = {}) {
-      const tensors = new Map([...trainable].map(([name, p]) => [name, tensorRecord(p)]));
+      const tensors = new Map<string, TensorToWrite>();
+      for (const [name, p] of trainable) tensors.set(name, await tensorRecord(p));
       await writeMethodDir(
         dir,
         { method: "full", config: { ...config, baseModel: info.baseModel ?? null } },

@@ -251,7 +251,7 @@ function applyIa3(model: TunableModel, config: Ia3Config, _seed: number): Applie
         tensors.set(`${peftModulePath(layer.module)}.ia3_l`, {
           // PEFT: feed-forward ia3_l is (1, in); otherwise (out, 1).
           shape: feedforward ? [1, shape.inFeatures] : [shape.outFeatures, 1],
-          data: new Float32Array(values.dataSync()),
+          data: new Float32Array(await values.data()),
         });
         values.dispose();
       }

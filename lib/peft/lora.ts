@@ -216,8 +216,8 @@ function applyLora(model: TunableModel, config: LoraConfig, seed: number): Appli
     async save(dir, info = {}) {
       const tensors = new Map();
       for (const { module, a, b } of pairs) {
-        tensors.set(`${peftModulePath(module)}.lora_A.weight`, tensorRecord(a));
-        tensors.set(`${peftModulePath(module)}.lora_B.weight`, tensorRecord(b));
+        tensors.set(`${peftModulePath(module)}.lora_A.weight`, await tensorRecord(a));
+        tensors.set(`${peftModulePath(module)}.lora_B.weight`, await tensorRecord(b));
       }
       await writeAdapterDir(dir, { method: "lora", config }, tensors, "LORA", info.baseModel, {
         r: config.r,

@@ -79,8 +79,9 @@ function initialPrompt(model: TunableModel, config: PromptConfig, seed: number):
     if (config.init === "random") {
       // PEFT draws N(0, 1); we match the spread of the model's own token embeddings instead, so the
       // soft tokens start on the scale the first layer norm and attention were trained on.
-      const std = Math.sqrt(tf.moments(wte).variance.dataSync()[0]);
-      return tf.randomNormal([P, C], 0, std, "float32", seed + 1); // tfjs reads 0 as unseeded
+      // Scaled on the device (no read-back, so webgpu works too).
+      const std = tf.sqrt(tf.moments(wte).variance);
+      return tf.randomNormal([P, C], 0, 1, "float32", seed + 1).mul(std); // tfjs reads 0 as unseeded
     }
     let ids: number[];
     if (config.init === "vocab") {
@@ -118,7 +119,7 @@ function wrapPrompt(model: TunableModel, config: PromptConfig, prompt: tf.Variab
       prompt.dispose();
     },
     async save(dir, info = {}) {
-      const tensors = new Map([["prompt_embeddings", tensorRecord(prompt)]]);
+      const tensors = new Map([["prompt_embeddings", await tensorRecord(prompt)]]);
       const record = { method: "prompt", config };
       // PEFT re-runs the init when it loads an adapter (then overwrites it with the saved
       // embeddings) and refuses TEXT without a tokenizer it can load, so TEXT is written only with

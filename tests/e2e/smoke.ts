@@ -54,6 +54,7 @@ export interface LockEntry {
   key: string;
   params: Record<string, unknown>;
   output: string;
+  upstream: Record<string, string>;
   metrics: Record<string, unknown>;
 }
 

@@ -134,7 +134,7 @@ async function main(): Promise<void> {
 
 A small GPT-2 (${
     (m.totalParams as number).toLocaleString("en-US")
-  } parameters: ${model.n_layer} layers, ${model.n_embd} wide, ${model.n_head} heads, ${blockSize} positions) pretrained from scratch on arXiv titles and abstracts. It is the base that peftlab's default pipeline (\`pipeline.yaml\`) adapts with prompt tuning, LoRA and fine-tuning of the last block. Hugging Face GPT-2 layout: \`config.json\` + \`model.safetensors\` (float32) load in peftlab and in \`transformers\` (\`GPT2LMHeadModel\`).
+  } parameters: ${model.n_layer} layers, ${model.n_embd} wide, ${model.n_head} heads, ${blockSize} positions) pretrained from scratch on arXiv titles and abstracts. It is the base that peftlab's default pipeline (\`pipeline.yaml\`) adapts with prompt tuning, LoRA and fine-tuning of its last blocks. Hugging Face GPT-2 layout: \`config.json\` + \`model.safetensors\` (float32) load in peftlab and in \`transformers\` (\`GPT2LMHeadModel\`).
 
 **Tokenizer.** GPT-2's byte-level BPE with a compact vocabulary of ${c.vocabSize} ids: the 256 bytes, \`<|endoftext|>\` (id 256) and the ${
     (c.vocabSize as number) - 257

@@ -113,16 +113,18 @@ Deno.test("bpe: a directory without tokenizer files is a TokenizerError naming i
   }
 });
 
-Deno.test("bpe: encoding ~7,800 abstracts takes seconds", async () => {
+Deno.test("bpe: every one of ~7,800 abstracts encodes and decodes back to itself", async () => {
+  // Speed is measured by benchmarks, never here.
   const tokenizer = await loadTokenizer(fakeGpt2);
   const texts = await abstracts();
   assert(texts.length > 7000);
-  const started = performance.now();
   let tokens = 0;
-  for (const text of texts) tokens += tokenizer.encode(text).length;
-  const seconds = (performance.now() - started) / 1000;
+  for (const text of texts) {
+    const ids = tokenizer.encode(text);
+    tokens += ids.length;
+    assertEquals(tokenizer.decode(ids), text);
+  }
   assert(tokens > 1_000_000, `${tokens} tokens`);
-  assert(seconds < 15, `took ${seconds.toFixed(1)} s`);
 });
 
 Deno.test("compact: 256 bytes + eos + K most frequent tokens; rare tokens are split; round-trips", async () => {

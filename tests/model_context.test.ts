@@ -98,5 +98,8 @@ Deno.test("shipped base: its files are the ones its model card lists, from the o
     assertEquals(actual, sha, `${file} differs from the model card`);
   }
   const lock = await readLock("pipelines/base.lock");
-  assert(card.includes(`output \`${lock.stages.pretrain.output}\``), "card cites the lock's output");
+  assert(
+    card.includes(`output \`${lock.stages.pretrain.output}\``),
+    "card cites the lock's output",
+  );
 });

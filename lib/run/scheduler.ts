@@ -174,6 +174,7 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   };
   options.signal?.addEventListener("abort", onAbort);
   const book = new RunBook(summary, options.reporter, pipeline.cacheDir, saveLock);
+  planner.startOutputChecks(selected);
 
   if (options.executor.submit) {
     try {

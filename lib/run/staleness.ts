@@ -81,6 +81,8 @@ export class Planner {
   readonly home = homeFolder();
   /** Resolves `hf:` dependencies to commits (once each). */
   readonly hub = new HubResolver();
+  /** Integrity checks of recorded outputs, by stage name (each runs once, concurrently). */
+  readonly #outputChecks = new Map<string, Promise<string[]>>();
 
   constructor(
     readonly pipeline: Pipeline,
@@ -200,9 +202,33 @@ export class Planner {
    * or a file changed, missing or added since it was stored); empty otherwise.
    */
   outputProblems(spec: StageSpec, state: StageState): Promise<string[]> {
-    const entry = this.lock.stages[spec.name];
     if (!this.matchesLock(spec, state)) return Promise.resolve([]);
-    return outputProblems(this.pipeline.cacheDir, entry.output, entry.output_files, this.stats);
+    return this.#storedOutputProblems(spec.name);
+  }
+
+  /**
+   * Starts the integrity checks of the outputs the lock records for `names`, all at once (they are
+   * independent stat calls), so deciding stage after stage then waits on none of them.
+   */
+  startOutputChecks(names: readonly string[]): void {
+    for (const name of names) if (this.lock.stages[name]) void this.#storedOutputProblems(name);
+  }
+
+  /** The integrity check of the output the lock records for `name`, started once per planner. */
+  #storedOutputProblems(name: string): Promise<string[]> {
+    let problems = this.#outputChecks.get(name);
+    if (!problems) {
+      const entry = this.lock.stages[name];
+      problems = outputProblems(
+        this.pipeline.cacheDir,
+        entry.output,
+        entry.output_files,
+        this.stats,
+      );
+      problems.catch(() => {}); // a failure surfaces where the check is awaited
+      this.#outputChecks.set(name, problems);
+    }
+    return problems;
   }
 
   /** Whether `spec` is done with exactly `state` and its stored output is intact. */
@@ -216,13 +242,7 @@ export class Planner {
     const entry = this.lock.stages[spec.name];
     if (!entry) return [...reasons, "never run"];
     if (entry.key === state.key) {
-      const problems = await outputProblems(
-        this.pipeline.cacheDir,
-        entry.output,
-        entry.output_files,
-        this.stats,
-      );
-      return [...reasons, ...problems];
+      return [...reasons, ...await this.#storedOutputProblems(spec.name)];
     }
     reasons.push(...codeReasons(entry, state.code));
     reasons.push(...paramReasons(entry.params, spec.params));
@@ -243,6 +263,7 @@ export class Planner {
     // Output each stage will have after a run, where already known (fresh or in the run cache).
     const outputs = new Map<string, string>();
     const result: StageStatus[] = [];
+    this.startOutputChecks(names);
     for (const name of names) {
       const spec = this.pipeline.stages.get(name)!;
       const upstream: Record<string, string> = {};

@@ -35,6 +35,7 @@ export const MACHINE_METRICS = [
   "version.*",
   "threads",
   "adapter",
+  "verdict.cheapest",
 ];
 
 /** A temporary folder in the project root holding pipeline copies and one cache. */

@@ -6,7 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError } from "../lib/dag/errors.ts";
+import { UsageError } from "../lib/config/errors.ts";
 
 export { UsageError };
 

@@ -36,6 +36,7 @@ import {
 import type { MetricValue, StageContext, StageResult } from "../lib/run/types.ts";
 import { adapterDirName, modelDirName } from "../lib/stagekit/folders.ts";
 import { neededFolder } from "../lib/stagekit/needs.ts";
+import { TRAIN_FIELDS } from "../lib/report/run_metrics.ts";
 
 /** Baseline methods: rows that involve no training. */
 const baselineMethods = ["lead", "base"] as const;
@@ -44,15 +45,7 @@ const defaultLeadWords = 10;
 
 /** Training metrics copied from the train stage into this stage's record. */
 const carriedTrainMetrics = [
-  "trainableParams",
-  "totalParams",
-  "trainSeconds",
-  "validationSeconds",
-  "checkpointSeconds",
-  "tokensPerSecond",
-  "peakTrainRssBytes",
-  "peakTrainTensorBytes",
-  "peakTrainDeviceBytes",
+  ...TRAIN_FIELDS,
   "validationLoss",
   "validationLossCurve",
   "steps",

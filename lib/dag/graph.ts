@@ -1,6 +1,6 @@
 import { DirectedGraph } from "graphology";
 import { topologicalSort } from "graphology-dag";
-import { ConfigError, type SourceLocation } from "./errors.ts";
+import { ConfigError, type SourceLocation } from "../config/errors.ts";
 import type { StageSpec } from "./types.ts";
 
 /**

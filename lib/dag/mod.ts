@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { ConfigError, type SourceLocation, UsageError } from "./errors.ts";
+export { ConfigError, type SourceLocation, UsageError } from "../config/errors.ts";
 export { findProjectRoot, type LoadOptions, loadPipeline } from "./load.ts";
 export { parsePipeline } from "./parse.ts";
 export { withUpstream } from "./graph.ts";

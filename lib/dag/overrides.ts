@@ -1,5 +1,5 @@
 import { type Document, isMap, isScalar, isSeq, parse as parseYaml, type Scalar } from "yaml";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../config/errors.ts";
 
 /**
  * Apply `dotted.key=value` overrides to a parsed pipeline document in place. The key is a path in

@@ -11,7 +11,7 @@ import {
   type YAMLSeq,
 } from "yaml";
 import { isAbsolute, normalize, relative, resolve } from "node:path";
-import { ConfigError, type SourceLocation } from "./errors.ts";
+import { ConfigError, type SourceLocation } from "../config/errors.ts";
 import { homeFolder, resolveWrittenPath } from "../config/paths.ts";
 import { applyOverrides } from "./overrides.ts";
 import { buildGraph } from "./graph.ts";

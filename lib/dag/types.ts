@@ -1,5 +1,5 @@
 import type { DirectedGraph } from "graphology";
-import type { SourceLocation } from "./errors.ts";
+import type { SourceLocation } from "../config/errors.ts";
 
 /** A scalar a matrix variable can take. */
 export type MatrixValue = string | number | boolean;

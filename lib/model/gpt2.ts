@@ -156,6 +156,16 @@ export interface ForwardOptions {
   frozenBlocks?: number;
 }
 
+/** What every block of one forward pass shares. */
+interface BlockPass {
+  /** Additive attention bias: causal, plus padding when an attention mask is given. */
+  mask: tf.Tensor4D; // (B or 1, 1, S, Tk)
+  /** KV cache to read and extend (generation), if any. */
+  cache: KVCache | undefined;
+  /** Dropout as the pass is set: identity outside training. */
+  dropout: <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>;
+}
+
 /** Additive mask value for positions that must get zero attention; finite so softmax never yields NaN. */
 const maskedScore = -1e9;
 
@@ -262,12 +272,13 @@ export class GPT2 {
 
     const hidden = tf.tidy(() => {
       const mask = attentionBias(B, S, past, opts.attentionMask); // (B or 1, 1, S, Tk)
+      const pass: BlockPass = { mask, cache: opts.cache, dropout };
       const blocks = (x: tf.Tensor3D, from: number, to: number) => {
         for (let i = from; i < to; i++) {
           // One scope per block: what backprop needs is kept by the tape, the rest of the block's
           // intermediates are freed now instead of at the end of the whole forward pass.
           const input = x;
-          x = tf.tidy(() => this.block(i, input, mask, opts.cache, dropout));
+          x = tf.tidy(() => this.block(i, input, pass));
         }
         return x; // (B, S, C)
       };
@@ -294,27 +305,16 @@ export class GPT2 {
   }
 
   /** One pre-norm transformer block: x += attn(ln_1(x)); x += mlp(ln_2(x)). */
-  private block(
-    i: number,
-    x: tf.Tensor3D,
-    mask: tf.Tensor4D,
-    cache: KVCache | undefined,
-    dropout: <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>,
-  ): tf.Tensor3D {
-    const attended = this.attention(i, this.layerNorm(`h.${i}.ln_1`, x), mask, cache, dropout); // (B, S, C)
+  private block(i: number, x: tf.Tensor3D, pass: BlockPass): tf.Tensor3D {
+    const { dropout } = pass;
+    const attended = this.attention(i, this.layerNorm(`h.${i}.ln_1`, x), pass); // (B, S, C)
     x = addKeepingNothing(x, dropout(attended)); // (B, S, C)
     const mlpOut = this.mlp(i, this.layerNorm(`h.${i}.ln_2`, x)); // (B, S, C)
     return addKeepingNothing(x, dropout(mlpOut)); // (B, S, C)
   }
 
   /** Causal multi-head self-attention of block `i`, reading and extending the KV cache. */
-  private attention(
-    i: number,
-    x: tf.Tensor3D,
-    mask: tf.Tensor4D,
-    cache: KVCache | undefined,
-    dropout: <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>,
-  ): tf.Tensor3D {
+  private attention(i: number, x: tf.Tensor3D, { mask, cache, dropout }: BlockPass): tf.Tensor3D {
     const [B, S, C] = x.shape;
     const nh = this.config.nHead;
     const hs = C / nh;

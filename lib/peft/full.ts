@@ -14,8 +14,8 @@ import {
   tensorRecord,
   writeMethodDir,
 } from "./adapter_io.ts";
-import { readInt, rejectUnknownKeys } from "./config.ts";
-import { ConfigError } from "./errors.ts";
+import { readNumber, rejectUnknownKeys } from "../config/readers.ts";
+import { ConfigError } from "../config/errors.ts";
 import { parameterShapes } from "../model/gpt2.ts";
 import { CheckpointError, type TensorToWrite } from "../model/safetensors.ts";
 import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
@@ -36,7 +36,10 @@ export const trainedWeightsFile = "trained_weights.safetensors";
 
 function parseFullConfig(raw: Record<string, unknown>, where: string): FullConfig {
   rejectUnknownKeys(raw, ["layers", "last_blocks"], where);
-  const lastBlocks = readInt(raw, "last_blocks", where, defaultFullConfig.lastBlocks, 1);
+  const lastBlocks = readNumber(raw, "last_blocks", where, defaultFullConfig.lastBlocks, {
+    min: 1,
+    integer: true,
+  });
   const value = raw.layers;
   if (value === undefined || value === null) return { layers: null, lastBlocks };
   if (value === "all") return { layers: "all", lastBlocks };

@@ -18,8 +18,8 @@ import {
   variableFrom,
   writeAdapterDir,
 } from "./adapter_io.ts";
-import { readChoice, readTargetModules, rejectUnknownKeys } from "./config.ts";
-import { ConfigError } from "./errors.ts";
+import { readChoice, readTargetModules, rejectUnknownKeys } from "../config/readers.ts";
+import { ConfigError } from "../config/errors.ts";
 import {
   type LinearShape,
   linearShapesFor,

@@ -18,13 +18,12 @@ import {
 } from "./adapter_io.ts";
 import {
   readBoolean,
-  readInt,
   readNumber,
   readPatternMap,
   readTargetModules,
   rejectUnknownKeys,
-} from "./config.ts";
-import { ConfigError } from "./errors.ts";
+} from "../config/readers.ts";
+import { ConfigError } from "../config/errors.ts";
 import { addKeepingNothing, dropoutKeepingMask } from "../model/gpt2.ts";
 import {
   type LinearShape,
@@ -85,9 +84,9 @@ function parseLoraConfig(raw: Record<string, unknown>, where: string): LoraConfi
   ], where);
   const d = defaultLoraConfig;
   return {
-    r: readInt(raw, "r", where, d.r, 1),
-    alpha: readNumber(raw, "alpha", where, d.alpha, Number.MIN_VALUE),
-    dropout: readNumber(raw, "dropout", where, d.dropout, 0, 0.99),
+    r: readNumber(raw, "r", where, d.r, { min: 1, integer: true }),
+    alpha: readNumber(raw, "alpha", where, d.alpha, { min: Number.MIN_VALUE }),
+    dropout: readNumber(raw, "dropout", where, d.dropout, { min: 0, max: 0.99 }),
     targetModules: readTargetModules(raw, "target_modules", where, d.targetModules as string[]),
     useRslora: readBoolean(raw, "use_rslora", where, d.useRslora),
     rankPattern: readPatternMap(raw, "rank_pattern", where, true),

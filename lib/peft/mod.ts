@@ -13,7 +13,7 @@ export type {
   TunableModel,
   TuningMethod,
 } from "./types.ts";
-export { ConfigError } from "./errors.ts";
+export { ConfigError } from "../config/errors.ts";
 export { loadTunedMethod, methodNamed, methods } from "./registry.ts";
 export { lora, type LoraConfig } from "./lora.ts";
 export { defaultPromptInitText, prompt, type PromptConfig, type PromptInit } from "./prompt.ts";

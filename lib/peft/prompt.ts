@@ -15,8 +15,8 @@ import {
   variableFrom,
   writeAdapterDir,
 } from "./adapter_io.ts";
-import { readChoice, readInt, readIntList, rejectUnknownKeys } from "./config.ts";
-import { ConfigError } from "./errors.ts";
+import { readChoice, readIntList, readNumber, rejectUnknownKeys } from "../config/readers.ts";
+import { ConfigError } from "../config/errors.ts";
 import { seededRandom } from "../util/random.ts";
 import type { AppliedMethod, ModelShape, TunableModel, TuningMethod } from "./types.ts";
 
@@ -58,7 +58,10 @@ function parsePromptConfig(raw: Record<string, unknown>, where: string): PromptC
     throw new ConfigError(`${where ? where + "." : ""}init_text`, "expected a non-empty string");
   }
   return {
-    softTokens: readInt(raw, "soft_tokens", where, defaultPromptConfig.softTokens, 1),
+    softTokens: readNumber(raw, "soft_tokens", where, defaultPromptConfig.softTokens, {
+      min: 1,
+      integer: true,
+    }),
     init: readChoice(raw, "init", where, defaultPromptConfig.init, ["random", "vocab", "text"]),
     initText,
     initTokenIds: readIntList(raw, "init_token_ids", where),

@@ -8,7 +8,7 @@ import {
   readJsonFile,
   readMethodRecord,
 } from "./adapter_io.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../config/errors.ts";
 import { ia3 } from "./ia3.ts";
 import { lora } from "./lora.ts";
 import { prompt } from "./prompt.ts";

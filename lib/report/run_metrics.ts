@@ -96,12 +96,8 @@ export interface RunMetrics {
   samples: SamplePrediction[];
 }
 
-/** The numeric fields of {@linkcode RunMetrics}; each must be a finite number. */
-export const NUMERIC_FIELDS = [
-  "rouge1",
-  "rouge2",
-  "rougeL",
-  "validationLoss",
+/** The figures a train stage measures; the evaluate stage carries them into its record. */
+export const TRAIN_FIELDS = [
   "trainableParams",
   "totalParams",
   "trainSeconds",
@@ -111,31 +107,43 @@ export const NUMERIC_FIELDS = [
   "peakTrainRssBytes",
   "peakTrainTensorBytes",
   "peakTrainDeviceBytes",
+] as const;
+
+/** The numeric fields of {@linkcode RunMetrics}; each must be a finite number. */
+export const NUMERIC_FIELDS = [
+  "rouge1",
+  "rouge2",
+  "rougeL",
+  "validationLoss",
+  ...TRAIN_FIELDS,
   "peakEvalRssBytes",
   "peakEvalTensorBytes",
   "peakEvalDeviceBytes",
   "evalSeconds",
 ] as const;
 
+type NumericField = typeof NUMERIC_FIELDS[number];
+
 /** Figures only a backend with a device reports (webgpu): null or absent on any other run. */
-export const DEVICE_FIELDS: readonly typeof NUMERIC_FIELDS[number][] = [
+export const DEVICE_FIELDS: readonly NumericField[] = [
   "peakTrainDeviceBytes",
   "peakEvalDeviceBytes",
 ];
 
-/** Figures a baseline run may lack (no training; for a rule, no model): null there. */
-export const BASELINE_OPTIONAL_FIELDS: readonly typeof NUMERIC_FIELDS[number][] = [
-  "validationLoss",
-  "totalParams",
-  "trainSeconds",
-  "validationSeconds",
-  "checkpointSeconds",
-  "tokensPerSecond",
-  "peakTrainRssBytes",
-  "peakTrainTensorBytes",
-  "peakEvalRssBytes",
-  "peakEvalTensorBytes",
-];
+/**
+ * Figures a baseline run may lack (no training; for a rule, no model): null there. Its
+ * trainable count is 0, never null.
+ */
+export const BASELINE_OPTIONAL_FIELDS: readonly NumericField[] = NUMERIC_FIELDS.filter((field) =>
+  field.startsWith("peak") ? !DEVICE_FIELDS.includes(field) : [
+    "validationLoss",
+    "totalParams",
+    "trainSeconds",
+    "validationSeconds",
+    "checkpointSeconds",
+    "tokensPerSecond",
+  ].includes(field)
+);
 
 /** The per-example score fields of a {@linkcode SamplePrediction}, for paired comparisons. */
 export const EXAMPLE_SCORE_FIELDS = ["rouge1", "rouge2", "rougeL"] as const;

@@ -1,5 +1,5 @@
 import type { LockFile } from "../cache/mod.ts";
-import { UsageError } from "../dag/errors.ts";
+import { UsageError } from "../config/errors.ts";
 import { loadPipeline } from "../dag/load.ts";
 import type { Pipeline } from "../dag/types.ts";
 import type { Executor } from "./executor.ts";

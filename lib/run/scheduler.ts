@@ -12,7 +12,7 @@ import {
   writeLock,
 } from "../cache/mod.ts";
 import { withUpstream } from "../dag/graph.ts";
-import { UsageError } from "../dag/errors.ts";
+import { UsageError } from "../config/errors.ts";
 import { homeFolder } from "../config/paths.ts";
 import type { Pipeline, StageSpec } from "../dag/types.ts";
 import type { Executor, QueuedStageHandle, StageHandle, StageJob } from "./executor.ts";

@@ -27,15 +27,7 @@ export class Params {
 
   /** A number; `fallback` when absent. Throws ConfigError on a wrong type or a missing required key. */
   number(name: string, fallback?: number): number {
-    const value = this.values[name];
-    if (value === undefined || value === null) {
-      if (fallback !== undefined) return fallback;
-      throw new ConfigError(this.key(name), "is required (a number)");
-    }
-    if (typeof value !== "number" || !Number.isFinite(value)) {
-      throw new ConfigError(this.key(name), `must be a number, got ${JSON.stringify(value)}`);
-    }
-    return value;
+    return this.typed(name, fallback, "a number", (value) => Number.isFinite(value));
   }
 
   /** A whole number ≥ `min` (default 0). */
@@ -49,28 +41,30 @@ export class Params {
 
   /** A string; `fallback` when absent. */
   string(name: string, fallback?: string): string {
-    const value = this.values[name];
-    if (value === undefined || value === null) {
-      if (fallback !== undefined) return fallback;
-      throw new ConfigError(this.key(name), "is required (a string)");
-    }
-    if (typeof value !== "string") {
-      throw new ConfigError(this.key(name), `must be a string, got ${JSON.stringify(value)}`);
-    }
-    return value;
+    return this.typed(name, fallback, "a string", (value) => typeof value === "string");
   }
 
   /** true or false; `fallback` when absent. */
   boolean(name: string, fallback?: boolean): boolean {
+    return this.typed(name, fallback, "true or false", (value) => typeof value === "boolean");
+  }
+
+  /** The value of `name` if `accepts` it; `fallback` when absent; ConfigError otherwise. */
+  private typed<T>(
+    name: string,
+    fallback: T | undefined,
+    expected: string,
+    accepts: (value: unknown) => boolean,
+  ): T {
     const value = this.values[name];
     if (value === undefined || value === null) {
       if (fallback !== undefined) return fallback;
-      throw new ConfigError(this.key(name), "is required (true or false)");
+      throw new ConfigError(this.key(name), `is required (${expected})`);
     }
-    if (typeof value !== "boolean") {
-      throw new ConfigError(this.key(name), `must be true or false, got ${JSON.stringify(value)}`);
+    if (!accepts(value)) {
+      throw new ConfigError(this.key(name), `must be ${expected}, got ${JSON.stringify(value)}`);
     }
-    return value;
+    return value as T;
   }
 
   /** A string or null when absent/null. */

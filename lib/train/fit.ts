@@ -4,7 +4,7 @@
  * gradients are summed with the same weights, so the loss and the update are the same.
  */
 import type { ModelShape } from "../peft/types.ts";
-import { ConfigError } from "../peft/errors.ts";
+import { ConfigError } from "../config/errors.ts";
 
 /** Share of the engine's limit a step plans to use; the rest absorbs estimate error and fragmentation. */
 const usableShareOfLimit = 0.8;

@@ -1,6 +1,5 @@
 /** Trainer settings with their defaults, and their parsing from a pipeline's params section. */
-import { ConfigError } from "../peft/errors.ts";
-import { readChoice, readInt, readNumber, rejectUnknownKeys } from "../peft/config.ts";
+import { readBoolean, readChoice, readNumber, rejectUnknownKeys } from "../config/readers.ts";
 import type { DecayShape } from "./schedule.ts";
 
 /** How one training run goes. Counts of steps are optimizer steps (after accumulation). */
@@ -112,13 +111,10 @@ export function parseTrainOptions(
   );
   const d = defaultTrainOptions;
   const int = (k: keyof TrainOptions, min: number) =>
-    readInt(raw, keyOf[k], where, d[k] as number, min);
+    readNumber(raw, keyOf[k], where, d[k] as number, { min, integer: true });
   const num = (k: keyof TrainOptions, min: number, max?: number) =>
-    readNumber(raw, keyOf[k], where, d[k] as number, min, max);
-  const restoreBest = raw.restore_best ?? d.restoreBest;
-  if (typeof restoreBest !== "boolean") {
-    throw new ConfigError(`${where}.restore_best`, "expected true or false");
-  }
+    readNumber(raw, keyOf[k], where, d[k] as number, { min, max });
+  const restoreBest = readBoolean(raw, keyOf.restoreBest, where, d.restoreBest);
   return {
     seed: int("seed", 0),
     batchSize: int("batchSize", 1),

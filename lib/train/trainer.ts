@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MemoryMeter, type PeakMemory, tensorStorageLimit } from "../engine/mod.ts";
 import { contextProblem } from "../model/gpt2.ts";
-import { ConfigError } from "../peft/errors.ts";
+import { ConfigError } from "../config/errors.ts";
 import type { AppliedMethod } from "../peft/types.ts";
 import { mixSeed, Rng } from "../util/random.ts";
 import { type Batch, collate, type TrainingExample } from "./batch.ts";

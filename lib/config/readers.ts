@@ -1,4 +1,9 @@
-/** Readers for raw (YAML-parsed) method config sections; each throws `ConfigError` naming the key. */
+/**
+ * Readers for raw (YAML-parsed) config sections (a tuning method's `config`, a trainer's
+ * `training`); each throws {@linkcode ConfigError} naming the dotted key.
+ *
+ * @module
+ */
 import { ConfigError } from "./errors.ts";
 
 function join(where: string, key: string): string {
@@ -18,39 +23,31 @@ export function rejectUnknownKeys(
   }
 }
 
-/** Reads an integer in [min, max]; returns `fallback` when absent. */
-export function readInt(
-  raw: Record<string, unknown>,
-  key: string,
-  where: string,
-  fallback: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  const value = raw[key] ?? fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(
-      join(where, key),
-      `expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
+/** The numbers a setting accepts: [min, max], whole numbers only when `integer`. */
+export interface NumberRange {
+  min?: number;
+  max?: number;
+  integer?: boolean;
 }
 
-/** Reads a finite number in [min, max]; returns `fallback` when absent. */
+/** Reads a finite number inside `range`; returns `fallback` when absent. */
 export function readNumber(
   raw: Record<string, unknown>,
   key: string,
   where: string,
   fallback: number,
-  min: number,
-  max = Number.POSITIVE_INFINITY,
+  { min = Number.NEGATIVE_INFINITY, max, integer = false }: NumberRange = {},
 ): number {
   const value = raw[key] ?? fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+  const upper = max ?? (integer ? Number.MAX_SAFE_INTEGER : Number.POSITIVE_INFINITY);
+  const typed = typeof value === "number" &&
+    (integer ? Number.isInteger(value) : Number.isFinite(value));
+  if (!typed || value < min || value > upper) {
     throw new ConfigError(
       join(where, key),
-      `expected a number in [${min}, ${max}], got ${JSON.stringify(value)}`,
+      `expected ${integer ? "an integer" : "a number"} in [${min}, ${upper}], got ${
+        JSON.stringify(value)
+      }`,
     );
   }
   return value;

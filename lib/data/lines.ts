@@ -7,6 +7,7 @@
  */
 
 import { DataError } from "./errors.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** Default bound on one line: longer lines are reported as absurdly long. */
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
@@ -158,7 +159,7 @@ class LineSplitter {
       this.#tooLong = false;
       return { line, error: `line is longer than ${this.maxLineBytes} bytes (${byteCount} bytes)` };
     }
-    const bytes = parts.length === 1 ? parts[0] : concat(parts, byteCount);
+    const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
     try {
       return { line, text: this.#decoder.decode(bytes) };
     } catch {
@@ -170,16 +171,6 @@ class LineSplitter {
 /** Whether `path` names a gzip-compressed file (`.gz`), read decompressed. */
 export function isGzipPath(path: string): boolean {
   return path.toLowerCase().endsWith(".gz");
-}
-
-function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
-  const bytes = new Uint8Array(totalBytes);
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
 }
 
 /** 1-based offset of the first byte of the first invalid UTF-8 sequence in `bytes`. */

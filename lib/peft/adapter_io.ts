@@ -130,12 +130,7 @@ export async function readMethodRecord(dir: string): Promise<MethodRecord | unde
 
 /** Reads a JSON file; throws CheckpointError when missing or malformed. */
 export async function readJsonFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw new CheckpointError(path, `cannot read: ${(error as Error).message}`);
-  }
+  const text = await readOrFail(path, Deno.readTextFile);
   try {
     const value = JSON.parse(text);
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -149,13 +144,16 @@ export async function readJsonFile(path: string): Promise<Record<string, unknown
 
 /** Reads a safetensors file as float32 tensors; throws CheckpointError when missing or corrupt. */
 export async function readWeightsFile(path: string): Promise<Map<string, LoadedTensor>> {
-  let bytes: Uint8Array;
+  return readSafetensors(await readOrFail(path, Deno.readFile), path);
+}
+
+/** `read(path)`, with a failure to read reported as a CheckpointError naming the file. */
+async function readOrFail<T>(path: string, read: (path: string) => Promise<T>): Promise<T> {
   try {
-    bytes = await Deno.readFile(path);
+    return await read(path);
   } catch (error) {
     throw new CheckpointError(path, `cannot read: ${(error as Error).message}`);
   }
-  return readSafetensors(bytes, path);
 }
 
 /** The tensor `name` of a loaded file with exactly `shape`; throws CheckpointError otherwise. */

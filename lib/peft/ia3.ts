@@ -94,12 +94,6 @@ interface Ia3Plan {
 
 function plan(layers: Map<string, LinearShape>, config: Ia3Config): Map<string, Ia3Plan> {
   const targets = selectTargets(layers, config.targetModules);
-  if (targets.size === 0) {
-    throw new ConfigError(
-      "target_modules",
-      `${JSON.stringify(config.targetModules)} matches no layer`,
-    );
-  }
   const plans = new Map<string, Ia3Plan>();
   for (const [name, shape] of targets) {
     const feedforward = matchesTargets(name, config.feedforwardModules);

@@ -23,7 +23,6 @@ import {
   readTargetModules,
   rejectUnknownKeys,
 } from "../config/readers.ts";
-import { ConfigError } from "../config/errors.ts";
 import { addKeepingNothing, dropoutKeepingMask } from "../model/gpt2.ts";
 import {
   type LinearShape,
@@ -104,15 +103,6 @@ interface ModulePlan {
 /** The adapted layers of `layers` with their rank and scaling; throws ConfigError when none match. */
 function planLora(layers: Map<string, LinearShape>, config: LoraConfig): Map<string, ModulePlan> {
   const targets = selectTargets(layers, config.targetModules);
-  if (targets.size === 0) {
-    throw new ConfigError(
-      "target_modules",
-      `${
-        JSON.stringify(config.targetModules)
-      } matches no linear layer; use c_attn, c_proj, c_fc, ` +
-        "attn.c_proj or mlp.c_proj",
-    );
-  }
   const plans = new Map<string, ModulePlan>();
   for (const [module, shape] of targets) {
     const rankKey = patternKeyFor(config.rankPattern, module);

@@ -1,5 +1,6 @@
 /** Linear-module naming and shapes shared by the adapter methods (LoRA, IA³). */
 import { linearLayers, type LinearShape, parameterShapes } from "../model/gpt2.ts";
+import { ConfigError } from "../config/errors.ts";
 import type { ModelShape, TunableModel } from "./types.ts";
 
 export type { LinearShape };
@@ -40,11 +41,22 @@ export function matchesTargets(moduleName: string, targets: TargetModules): bool
   return targets.some((target) => name === target || name.endsWith(`.${target}`));
 }
 
-/** The layers of `layers` matched by `targets`, keeping the model's order. */
+/**
+ * The layers of `layers` whose names match `targets` (PEFT's `target_modules`), in the model's
+ * order; throws ConfigError at `target_modules` when none does (an adapter on nothing trains
+ * nothing).
+ */
 export function selectTargets<T>(layers: Map<string, T>, targets: TargetModules): Map<string, T> {
   const chosen = new Map<string, T>();
   for (const [name, value] of layers) {
     if (matchesTargets(name, targets)) chosen.set(name, value);
+  }
+  if (chosen.size === 0) {
+    throw new ConfigError(
+      "target_modules",
+      `${JSON.stringify(targets)} matches no linear layer; use c_attn, c_proj, c_fc, ` +
+        "attn.c_proj or mlp.c_proj",
+    );
   }
   return chosen;
 }

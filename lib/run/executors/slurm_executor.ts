@@ -12,6 +12,7 @@ import { parseWorkerLine, type WorkerEvent } from "../protocol.ts";
 import { isTerminalState, SlurmClient, type SlurmJobInfo } from "./slurm_commands.ts";
 import { jobIdentity, type JobRecord, linkTree, SlurmState } from "./slurm_records.ts";
 import { batchScript, sbatchOptions, shellQuote } from "./slurm_script.ts";
+import { concatBytes } from "../../util/bytes.ts";
 
 /** Default pause between two looks at the queue. */
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
@@ -519,7 +520,7 @@ export class SlurmExecutor implements Executor {
         if (read === null) break;
         chunks.push(buffer.slice(0, read));
       }
-      bytes = concat(chunks);
+      bytes = concatBytes(chunks);
     } catch {
       return; // not created yet: the job has not started
     }
@@ -565,15 +566,4 @@ async function isDirectory(path: string): Promise<boolean> {
 async function ensureDir(path: string): Promise<string> {
   await Deno.mkdir(path, { recursive: true });
   return path;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }

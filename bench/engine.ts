@@ -1,16 +1,20 @@
 /**
- * `deno task bench [--json] [--backend auto|blas|wasm|cpu|webgpu] [--threads N] [--steps N]
- * [--warmup N] [--batch N] [--cases train-full,train-lora,train-prompt,generate,matmul]
- * [--matmul-shapes MxKxN,…] [--matmul-plain] [--compare-torch] [--torch-results FILE]`
+ * `deno task bench [--json] [--model tiny|gpt2-small] [--backend auto|blas|wasm|cpu|webgpu]
+ * [--threads N] [--steps N] [--warmup N] [--batch N] [--cases CASE,…] [--matmul-shapes MxKxN,…]
+ * [--matmul-plain] [--compare-torch] [--torch-results FILE]`
  *
- * Times the tiny GPT-2 (n_layer 4, n_embd 256, n_head 4, vocab 8192, context 256, batch 8):
- * training steps (forward + backward + AdamW) with all weights trainable, LoRA r=8 on c_attn and
- * 5 soft prompt tokens, and greedy generation with the KV cache. Each case runs in its own process
- * so its peak RSS is its own. One JSON line per case with `--json`, a table otherwise.
- * `--compare-torch` also runs `../shared/bench/torch_gpt2_bench.py` with the same steps, batch and
- * threads and prints both engines side by side: tokens/s, their ratio, and each engine's LoRA and
- * prompt speed-up over its own full training. `--torch-results FILE` reads that script's JSON
- * lines from a file instead of running it.
+ * Times training steps (forward + backward + AdamW) of a randomly initialised GPT-2, 256 tokens
+ * per sequence, for each way of training it: all weights (`train-full`), the last block only
+ * (`train-full-last`), LoRA r=8 on c_attn (`train-lora`), 5 soft prompt tokens (`train-prompt`)
+ * and IA³ as PEFT sets it up (`train-ia3`); then greedy generation with the KV cache
+ * (`generate`). `--model tiny` (default: n_layer 4, n_embd 256, vocab 8192, batch 8) is the shape
+ * the targets are stated for; `--model gpt2-small` is GPT-2 small (12 × 768, vocab 50,257, batch
+ * 2). Frozen blocks below the first trainable one run off the gradient tape, as in the trainer.
+ * Each case runs in its own process so its peak RSS is its own. One JSON line per case with
+ * `--json`, a table otherwise. `--compare-torch` also runs `../shared/bench/torch_gpt2_bench.py`
+ * at the same shape, steps, batch and threads and prints both engines side by side: tokens/s,
+ * their ratio, and each engine's LoRA and prompt speed-up over its own full training.
+ * `--torch-results FILE` reads that script's JSON lines from a file instead of running it.
  *
  * @module
  */
@@ -19,20 +23,37 @@ import { type BackendName, backendNames, initEngine, MemoryMeter } from "../lib/
 import { createGPT2, generate, type GPT2Config, lmLoss } from "../lib/model/mod.ts";
 import { methods } from "../lib/peft/mod.ts";
 import { AdamW } from "../lib/train/optimizer.ts";
+import { frozenBlocksOf } from "../lib/train/frozen.ts";
+import { parseArgs } from "node:util";
 
-/** The tiny configuration the targets are stated for. */
-const tinyConfig: GPT2Config = {
-  nLayer: 4,
-  nHead: 4,
-  nEmbd: 256,
-  vocabSize: 8192,
-  nPositions: 256,
-  layerNormEpsilon: 1e-5,
-  activationFunction: "gelu_new",
-  dropout: 0,
-};
-/** Sequences per training step unless `--batch` says otherwise. */
-const defaultBatchSize = 8;
+/** GPT-2 hyperparameters every bench model shares. */
+const gpt2Common = { layerNormEpsilon: 1e-5, activationFunction: "gelu_new", dropout: 0 } as const;
+
+/**
+ * The models the bench times: `tiny`, the shape its targets are stated for (the default
+ * pipeline's base), and `gpt2-small`, GPT-2 small's shape at the reference report's batch.
+ */
+const benchModels = {
+  tiny: {
+    config: { nLayer: 4, nHead: 4, nEmbd: 256, vocabSize: 8192, nPositions: 256, ...gpt2Common },
+    batchSize: 8,
+  },
+  "gpt2-small": {
+    config: {
+      nLayer: 12,
+      nHead: 12,
+      nEmbd: 768,
+      vocabSize: 50257,
+      nPositions: 1024,
+      ...gpt2Common,
+    },
+    batchSize: 2,
+  },
+} satisfies Record<string, { config: GPT2Config; batchSize: number }>;
+type BenchModelName = keyof typeof benchModels;
+const benchModelNames = Object.keys(benchModels) as BenchModelName[];
+
+/** Tokens per training sequence (the reference report's LoRA length). */
 const contextTokens = 256;
 const softPromptTokens = 5;
 const loraRank = 8;
@@ -41,15 +62,25 @@ const generatePromptTokens = 32;
 const generateNewTokens = 64;
 const modelSeed = 1234;
 
+/** The training cases: each method as the default pipeline sets it up, and all weights. */
 const trainModes = {
   "train-full": { method: "full", config: { layers: "all" } },
+  "train-full-last": { method: "full", config: { last_blocks: 1 } },
   "train-lora": { method: "lora", config: { r: loraRank, alpha: 16, target_modules: ["c_attn"] } },
   "train-prompt": { method: "prompt", config: { soft_tokens: softPromptTokens, init: "random" } },
+  "train-ia3": { method: "ia3", config: {} },
 } as const;
-type CaseName = keyof typeof trainModes | "generate" | "matmul";
-const allCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate", "matmul"];
+type TrainCase = keyof typeof trainModes;
+type CaseName = TrainCase | "generate" | "matmul";
+const allCases: CaseName[] = [...Object.keys(trainModes) as TrainCase[], "generate", "matmul"];
 /** Cases run when `--cases` is not given (matmul is a diagnostic). */
-const defaultCases: CaseName[] = ["train-full", "train-lora", "train-prompt", "generate"];
+const defaultCases: CaseName[] = allCases.filter((name) => name !== "matmul");
+/** The PyTorch peer's mode for each case it also runs. */
+const torchModeOf: Partial<Record<CaseName, string>> = {
+  "train-full": "full",
+  "train-lora": "lora",
+  "train-prompt": "prompt",
+};
 /** Matmul shapes [m, k, n] timed by the `matmul` case (PyTorch's peer benchmark uses the same). */
 const defaultMatMulShapes = [[1024, 256, 1024], [2048, 2048, 2048]];
 /** Timed runs per matmul shape… */
@@ -82,23 +113,22 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function randomIds(rows: number, columns: number, seed: number): number[][] {
+function randomIds(rows: number, columns: number, vocabSize: number, seed: number): number[][] {
   let state = seed;
   const next = () => (state = (state * 1103515245 + 12345) % 2147483648);
   return Array.from(
     { length: rows },
-    () => Array.from({ length: columns }, () => next() % tinyConfig.vocabSize),
+    () => Array.from({ length: columns }, () => next() % vocabSize),
   );
 }
 
 async function runTrainCase(
-  mode: keyof typeof trainModes,
-  steps: number,
-  warmup: number,
-  batchSize: number,
+  mode: TrainCase,
+  { model: modelName, steps, warmup, batch: batchSize }: BenchOptions,
 ): Promise<Omit<CaseResult, "backend" | "threads">> {
   const { method, config } = trainModes[mode];
-  const model = createGPT2(tinyConfig, modelSeed);
+  const modelConfig = benchModels[modelName].config;
+  const model = createGPT2(modelConfig, modelSeed);
   const tuning = methods.get(method)!;
   const applied = tuning.apply(model, tuning.parseConfig(config, mode), modelSeed + 1);
   const optimizer = new AdamW(applied.trainable);
@@ -106,7 +136,13 @@ async function runTrainCase(
   const variables = [...applied.trainable.values()];
   // Prompt tuning keeps the context at 256 positions: 5 soft tokens + 251 real ones.
   const realTokens = applied.prefix ? contextTokens - softPromptTokens : contextTokens;
-  const ids = tf.tensor2d(randomIds(batchSize, realTokens, 7), undefined, "int32");
+  const ids = tf.tensor2d(
+    randomIds(batchSize, realTokens, modelConfig.vocabSize, 7),
+    undefined,
+    "int32",
+  );
+  // As the trainer does: blocks below the first trainable one run off the tape.
+  const frozenBlocks = frozenBlocksOf(applied, modelConfig.nLayer);
   const meter = new MemoryMeter(0);
   const stepMs: number[] = [];
   const losses: number[] = [];
@@ -118,6 +154,7 @@ async function runTrainCase(
       const loss = lmLoss(model, ids as tf.Tensor2D, ids as tf.Tensor2D, {
         prefix,
         training: true,
+        frozenBlocks,
       });
       prefix?.dispose();
       meter.sample();
@@ -153,11 +190,11 @@ async function runTrainCase(
 }
 
 async function runGenerateCase(
-  steps: number,
-  warmup: number,
+  { model: modelName, steps, warmup }: BenchOptions,
 ): Promise<Omit<CaseResult, "backend" | "threads">> {
-  const model = createGPT2(tinyConfig, modelSeed);
-  const prompts = randomIds(1, generatePromptTokens, 11);
+  const modelConfig = benchModels[modelName].config;
+  const model = createGPT2(modelConfig, modelSeed);
+  const prompts = randomIds(1, generatePromptTokens, modelConfig.vocabSize, 11);
   const meter = new MemoryMeter(0);
   const runMs: number[] = [];
   for (let run = 0; run < warmup + steps; run++) {
@@ -224,81 +261,72 @@ export function parseMatMulShapes(text: string): number[][] {
   });
 }
 
-function parseArgs(args: string[]) {
-  const opts = {
-    json: false,
-    backend: "auto" as BackendName,
-    threads: undefined as number | undefined,
-    steps: 3,
-    warmup: 1,
-    batch: defaultBatchSize,
-    matMulShapes: undefined as number[][] | undefined,
-    matMulPlain: false,
-    cases: defaultCases,
-    compareTorch: false,
-    torchResults: undefined as string | undefined,
-    child: undefined as CaseName | undefined,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const value = () => {
-      if (i + 1 >= args.length) throw new Error(`${args[i]} needs a value`);
-      return args[++i];
-    };
-    switch (args[i]) {
-      case "--json":
-        opts.json = true;
-        break;
-      case "--backend": {
-        const name = value() as BackendName;
-        if (!backendNames.includes(name)) throw new Error(`--backend: one of ${backendNames}`);
-        opts.backend = name;
-        break;
-      }
-      case "--threads":
-        opts.threads = Number(value());
-        break;
-      case "--steps":
-        opts.steps = Number(value());
-        break;
-      case "--warmup":
-        opts.warmup = Number(value());
-        break;
-      case "--batch":
-        opts.batch = Number(value());
-        if (!(Number.isInteger(opts.batch) && opts.batch >= 1)) {
-          throw new Error("--batch: a positive integer");
-        }
-        break;
-      case "--matmul-shapes":
-        opts.matMulShapes = parseMatMulShapes(value());
-        break;
-      case "--matmul-plain":
-        opts.matMulPlain = true;
-        break;
-      case "--cases":
-        opts.cases = value().split(",") as CaseName[];
-        for (const c of opts.cases) {
-          if (!allCases.includes(c)) throw new Error(`--cases: unknown case ${c}`);
-        }
-        break;
-      case "--compare-torch":
-        opts.compareTorch = true;
-        break;
-      case "--torch-results":
-        opts.compareTorch = true;
-        opts.torchResults = value();
-        break;
-      case "--child":
-        opts.child = value() as CaseName;
-        break;
-      default:
-        throw new Error(`unknown argument ${args[i]}`);
-    }
+/** A whole number ≥ `min` from a flag's text; throws naming the flag otherwise. */
+function wholeNumber(flag: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!(Number.isInteger(value) && value >= min)) {
+    throw new Error(`--${flag}: a whole number ≥ ${min}, got "${text}"`);
   }
-  return opts;
+  return value;
 }
 
-async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
+/** One of `allowed`; throws naming the flag otherwise. */
+function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new Error(`--${flag}: one of ${allowed.join(", ")}, got "${text}"`);
+  }
+  return text as T;
+}
+
+/** The bench's options from its command line; throws naming the flag on a bad one. */
+export function parseBenchArgs(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      json: { type: "boolean", default: false },
+      backend: { type: "string", default: "auto" },
+      model: { type: "string", default: "tiny" },
+      threads: { type: "string" },
+      steps: { type: "string", default: "3" },
+      warmup: { type: "string", default: "1" },
+      batch: { type: "string" },
+      cases: { type: "string" },
+      "matmul-shapes": { type: "string" },
+      "matmul-plain": { type: "boolean", default: false },
+      "compare-torch": { type: "boolean", default: false },
+      "torch-results": { type: "string" },
+      child: { type: "string" },
+    },
+  });
+  const model = oneOf("model", values.model, benchModelNames);
+  return {
+    json: values.json,
+    backend: oneOf("backend", values.backend, backendNames),
+    model,
+    threads: values.threads === undefined ? undefined : wholeNumber("threads", values.threads, 1),
+    steps: wholeNumber("steps", values.steps, 1),
+    warmup: wholeNumber("warmup", values.warmup, 0),
+    batch: values.batch === undefined
+      ? benchModels[model].batchSize
+      : wholeNumber("batch", values.batch, 1),
+    matMulShapes: values["matmul-shapes"] === undefined
+      ? undefined
+      : parseMatMulShapes(values["matmul-shapes"]),
+    matMulPlain: values["matmul-plain"],
+    cases: values.cases === undefined
+      ? defaultCases
+      : values.cases.split(",").map((name) => oneOf("cases", name, allCases)),
+    compareTorch: values["compare-torch"] || values["torch-results"] !== undefined,
+    torchResults: values["torch-results"],
+    child: values.child === undefined ? undefined : oneOf("child", values.child, allCases),
+  };
+}
+
+type BenchOptions = ReturnType<typeof parseBenchArgs>;
+
+async function runChild(opts: BenchOptions): Promise<void> {
   const engine = await initEngine({ backend: opts.backend, threads: opts.threads });
   const caseName = opts.child!;
   if (caseName === "matmul") {
@@ -309,8 +337,8 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
     return;
   }
   const result = caseName === "generate"
-    ? await runGenerateCase(opts.steps, opts.warmup)
-    : await runTrainCase(caseName, opts.steps, opts.warmup, opts.batch);
+    ? await runGenerateCase(opts)
+    : await runTrainCase(caseName, opts);
   const line: CaseResult = {
     ...result,
     backend: engine.backend,
@@ -322,7 +350,7 @@ async function runChild(opts: ReturnType<typeof parseArgs>): Promise<void> {
 
 async function runCaseProcess(
   caseName: CaseName,
-  opts: ReturnType<typeof parseArgs>,
+  opts: BenchOptions,
 ): Promise<CaseResult> {
   const args = [
     "run",
@@ -333,6 +361,8 @@ async function runCaseProcess(
     caseName,
     "--backend",
     opts.backend,
+    "--model",
+    opts.model,
     "--steps",
     String(opts.steps),
     "--warmup",
@@ -438,7 +468,7 @@ function parseTorchLines(text: string): TorchResult[] {
 }
 
 /** PyTorch's results: read from `--torch-results`, or from running the peer benchmark now. */
-async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<TorchResult[]> {
+async function runTorch(opts: BenchOptions): Promise<TorchResult[]> {
   if (opts.torchResults) return parseTorchLines(await Deno.readTextFile(opts.torchResults));
   const script = new URL(`../${torchBenchPath}`, import.meta.url).pathname;
   try {
@@ -447,8 +477,9 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<TorchResult
     console.error(`--compare-torch: ${script} not found, skipped`);
     return [];
   }
-  const modes = opts.cases.filter((c) => c.startsWith("train-")).map((c) => c.slice(6));
+  const modes = opts.cases.flatMap((c) => torchModeOf[c] ?? []);
   if (modes.length === 0) return [];
+  const shape = benchModels[opts.model].config;
   const output = await new Deno.Command("/usr/bin/python3", {
     args: [
       script,
@@ -462,6 +493,16 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<TorchResult
       String(opts.threads ?? navigator.hardwareConcurrency),
       "--modes",
       modes.join(","),
+      "--n_layer",
+      String(shape.nLayer),
+      "--n_embd",
+      String(shape.nEmbd),
+      "--n_head",
+      String(shape.nHead),
+      "--vocab",
+      String(shape.vocabSize),
+      "--ctx",
+      String(contextTokens),
       "--no-matmul",
     ],
     stderr: "inherit",
@@ -474,7 +515,7 @@ async function runTorch(opts: ReturnType<typeof parseArgs>): Promise<TorchResult
 }
 
 async function main(): Promise<void> {
-  const opts = parseArgs(Deno.args);
+  const opts = parseBenchArgs(Deno.args);
   if (opts.child) {
     await runChild(opts);
     Deno.exit(0); // wasm threads would keep the process alive

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { parseArgs } from "node:util";
 import type { LockFile } from "../lib/cache/mod.ts";
 import { runSmokePipeline } from "./smoke_run.ts";
 
@@ -129,44 +130,32 @@ export function formatChecks(checks: BackendCheck[], names: [string, string]): s
     .join("\n");
 }
 
-function parseArgs(args: string[]) {
-  const opts = {
-    reference: "blas",
-    candidate: "webgpu",
-    referenceLock: undefined as string | undefined,
-    candidateLock: undefined as string | undefined,
-    timeoutSeconds: undefined as number | undefined,
-    json: false,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const value = () => {
-      if (i + 1 >= args.length) throw new Error(`${args[i]} needs a value`);
-      return args[++i];
-    };
-    switch (args[i]) {
-      case "--reference":
-        opts.reference = value();
-        break;
-      case "--candidate":
-        opts.candidate = value();
-        break;
-      case "--reference-lock":
-        opts.referenceLock = value();
-        break;
-      case "--candidate-lock":
-        opts.candidateLock = value();
-        break;
-      case "--timeout-s":
-        opts.timeoutSeconds = Number(value());
-        break;
-      case "--json":
-        opts.json = true;
-        break;
-      default:
-        throw new Error(`unknown argument ${args[i]}`);
-    }
+function parseCompareArgs(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      reference: { type: "string", default: "blas" },
+      candidate: { type: "string", default: "webgpu" },
+      "reference-lock": { type: "string" },
+      "candidate-lock": { type: "string" },
+      "timeout-s": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const timeout = values["timeout-s"];
+  if (timeout !== undefined && !(Number(timeout) > 0)) {
+    throw new Error(`--timeout-s: a positive number of seconds, got "${timeout}"`);
   }
-  return opts;
+  return {
+    reference: values.reference,
+    candidate: values.candidate,
+    referenceLock: values["reference-lock"],
+    candidateLock: values["candidate-lock"],
+    timeoutSeconds: timeout === undefined ? undefined : Number(timeout),
+    json: values.json,
+  };
 }
 
 /** The lock of `backend`'s smoke run: read from `file`, or from a fresh run. */
@@ -185,9 +174,9 @@ async function lockOf(backend: string, file: string | undefined, timeoutSeconds?
 }
 
 async function main(): Promise<number> {
-  let opts: ReturnType<typeof parseArgs>;
+  let opts: ReturnType<typeof parseCompareArgs>;
   try {
-    opts = parseArgs(Deno.args);
+    opts = parseCompareArgs(Deno.args);
   } catch (error) {
     console.error(`compare-backends: ${(error as Error).message}`);
     return 2;

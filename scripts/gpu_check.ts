@@ -20,7 +20,7 @@ import {
   webGpuFix,
 } from "../lib/engine/gpu_adapter.ts";
 import { matMulRuns, matMulShapeBudgetMs } from "../bench/engine.ts";
-import { projectRoot, runGroup, runSmokePipeline } from "./smoke_run.ts";
+import { denoRun, projectRoot, runGroup, runSmokePipeline } from "./smoke_run.ts";
 
 /** The whole check's limit unless `--budget-s` says otherwise. */
 const defaultBudgetSeconds = 300;
@@ -81,12 +81,7 @@ async function benchCase(
   const seconds = clock.allowance(cap);
   if (seconds < 5) return { status: "skipped", seconds: 0, reason: "no time left in the budget" };
   const run = await runGroup([
-    Deno.execPath(),
-    "run",
-    "--cached-only",
-    "--allow-all",
-    "--unstable-ffi",
-    "bench/engine.ts",
+    ...denoRun("bench/engine.ts"),
     "--child",
     caseName,
     "--backend",

@@ -53,6 +53,14 @@ export async function removeWorkspace(dir: string): Promise<void> {
 }
 
 /**
+ * The command line that runs `script` (relative to the project root) with this Deno, offline
+ * (`--cached-only`: the dependencies CI installed) and with every permission the engine needs.
+ */
+export function denoRun(script: string): string[] {
+  return [Deno.execPath(), "run", "--cached-only", "--allow-all", "--unstable-ffi", script];
+}
+
+/**
  * Runs a command in its own process group and kills the whole group (SIGTERM, then SIGKILL) when
  * `timeoutMs` passes. Returns the exit code (null when killed), the combined output and the time.
  */
@@ -114,12 +122,7 @@ export async function runSmokePipeline(
   const pipelineFile = join(workspace, "smoke.yaml");
   await Deno.copyFile(join(projectRoot, "pipelines", "smoke.yaml"), pipelineFile);
   const run = await runGroup([
-    Deno.execPath(),
-    "run",
-    "--cached-only",
-    "--allow-all",
-    "--unstable-ffi",
-    "cli/pipeline.ts",
+    ...denoRun("cli/pipeline.ts"),
     "--file",
     relative(projectRoot, pipelineFile),
     "--set",

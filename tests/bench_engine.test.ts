@@ -3,6 +3,7 @@ import {
   type CaseResult,
   compareWithTorch,
   formatTorchComparison,
+  parseBenchArgs,
   parseMatMulShapes,
 } from "../bench/engine.ts";
 
@@ -64,4 +65,35 @@ Deno.test("bench: --matmul-shapes reads MxKxN lists and names a malformed one", 
   ]);
   const error = assertThrows(() => parseMatMulShapes("1024x1024"), Error);
   assertEquals(error.message, '--matmul-shapes: "1024x1024" is not MxKxN (positive integers)');
+});
+
+Deno.test("bench: GPT-2 small is a model of its own with the reference batch, and every method is a case", () => {
+  const tiny = parseBenchArgs([]);
+  assertEquals([tiny.model, tiny.batch], ["tiny", 8]);
+  assertEquals(tiny.cases, [
+    "train-full",
+    "train-full-last",
+    "train-lora",
+    "train-prompt",
+    "train-ia3",
+    "generate",
+  ]);
+  const small = parseBenchArgs(["--model", "gpt2-small", "--cases", "train-lora,train-ia3"]);
+  assertEquals([small.model, small.batch, small.cases], ["gpt2-small", 2, [
+    "train-lora",
+    "train-ia3",
+  ]]);
+  assertEquals(parseBenchArgs(["--torch-results", "t.jsonl"]).compareTorch, true);
+});
+
+Deno.test("bench: a bad flag or value is refused naming the flag", () => {
+  const message = (args: string[]) => assertThrows(() => parseBenchArgs(args), Error).message;
+  assertEquals(message(["--model", "gpt3"]), '--model: one of tiny, gpt2-small, got "gpt3"');
+  assertEquals(message(["--steps", "0"]), '--steps: a whole number ≥ 1, got "0"');
+  assertEquals(message(["--batch", "2.5"]), '--batch: a whole number ≥ 1, got "2.5"');
+  assertEquals(
+    message(["--cases", "train-full,train-adapter"]).startsWith("--cases: one of train-full,"),
+    true,
+  );
+  assertThrows(() => parseBenchArgs(["--stepz", "3"]), TypeError); // node:util's unknown option
 });

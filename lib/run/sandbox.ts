@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { gpuEnvironmentPaths, gpuEnvironmentVariables } from "../engine/gpu_adapter.ts";
+import { isFileSync } from "../util/fs.ts";
 
 /** What a sandboxed stage process may touch. */
 export interface SandboxOptions {
@@ -69,7 +70,7 @@ export function sandboxCommand(options: SandboxOptions): string[] {
     `--allow-env=${STAGE_ENV_VARIABLES.join(",")}`,
     `--allow-sys=${STAGE_SYS_INFO.join(",")}`,
   ];
-  if (hasFile(join(root, "deno.json"))) flags.push(`--config=${join(root, "deno.json")}`);
+  if (isFileSync(join(root, "deno.json"))) flags.push(`--config=${join(root, "deno.json")}`);
   else flags.push("--no-config");
   return [Deno.execPath(), ...flags, WORKER_PATH, options.jobFile];
 }
@@ -86,12 +87,4 @@ export function sandboxEnv(): Record<string, string> {
     if (value !== undefined) env[name] = value;
   }
   return env;
-}
-
-function hasFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }

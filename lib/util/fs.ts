@@ -29,3 +29,12 @@ export async function writeTextFileAtomic(path: string, text: string): Promise<v
     throw error;
   }
 }
+
+/** Whether `path` is a regular file (links followed); false on any stat error. */
+export function isFileSync(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}

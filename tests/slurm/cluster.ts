@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isFileSync } from "../../lib/util/fs.ts";
 
 /** Where the test cluster keeps its configuration, state and logs. */
 export const TEST_CLUSTER_DIR = "/tmp/peftlab-slurm-test";
@@ -40,7 +41,7 @@ export function clusterSkipReason(): string | undefined {
     return "SLURM tests skipped: the one-node test cluster must be started as root";
   }
   const missing = REQUIRED_TOOLS.filter((tool) =>
-    !TOOL_DIRS.some((dir) => isFile(join(dir, tool)))
+    !TOOL_DIRS.some((dir) => isFileSync(join(dir, tool)))
   );
   if (missing.length > 0) {
     return `SLURM tests skipped: ${missing.join(", ")} not installed ` +
@@ -95,14 +96,6 @@ async function runScript(name: string): Promise<string> {
     throw new Error(`scripts/slurm/${name} failed (exit ${output.code}):\n${text}`);
   }
   return text;
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }
 
 /** A job as `squeue -t all` lists it. */

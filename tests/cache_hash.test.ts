@@ -100,15 +100,16 @@ Deno.test("store: output is content-addressed, read-only, and identical outputs 
   };
   const first = await makeOutput("weights");
   const expected = await hashTree(first);
-  const hash = await commitOutput(cache, first);
+  const { hash, files } = await commitOutput(cache, first);
   assertEquals(hash, expected);
+  assertEquals(Object.keys(files), ["metrics.json", "sub/model.txt"]);
   assert(hasOutput(cache, hash));
   assertEquals(await listFiles(outputPath(cache, hash)), ["metrics.json", "sub/model.txt"]);
   const mode = (await Deno.stat(join(outputPath(cache, hash), "sub/model.txt"))).mode! & 0o777;
   assertEquals(mode, 0o444);
 
   const again = await makeOutput("weights");
-  assertEquals(await commitOutput(cache, again), hash);
+  assertEquals((await commitOutput(cache, again)).hash, hash);
   let tempGone = false;
   try {
     await Deno.stat(again);
@@ -116,7 +117,25 @@ Deno.test("store: output is content-addressed, read-only, and identical outputs 
     tempGone = true;
   }
   assert(tempGone);
-  assert((await commitOutput(cache, await makeOutput("other"))) !== hash);
+  assert((await commitOutput(cache, await makeOutput("other"))).hash !== hash);
+});
+
+Deno.test("store: committing an output whose stored copy was damaged replaces that copy", async () => {
+  const cache = await Deno.makeTempDir();
+  const makeOutput = async () => {
+    const out = await Deno.makeTempDir({ dir: cache });
+    await Deno.writeTextFile(join(out, "model.txt"), "weights");
+    return out;
+  };
+  const { hash } = await commitOutput(cache, await makeOutput());
+  const stored = join(outputPath(cache, hash), "model.txt");
+  await Deno.chmod(stored, 0o644);
+  await Deno.writeTextFile(stored, "w"); // truncated by hand
+  const stats = await StatCache.load(join(cache, "stats.json"));
+  assertEquals((await commitOutput(cache, await makeOutput(), stats)).hash, hash);
+  assertEquals(await Deno.readTextFile(stored), "weights");
+  assertEquals(await stats.hashFile(stored), await hashFileContent(stored));
+  assertEquals(stats.hashedFiles, 1, "the damaged copy is hashed once; the new one is remembered");
 });
 
 Deno.test("lock file: written atomically as readable JSON and read back", async () => {

@@ -64,6 +64,21 @@ export class StatCache {
     return (await this.entry(path)).hash;
   }
 
+  /**
+   * Remember `hash` as the content hash of the file at `path` as it is now (its writer just
+   * hashed it), so that it is not reread while its size, mtime and inode stay the same.
+   */
+  async remember(path: string, hash: string): Promise<void> {
+    const stat = await Deno.stat(path);
+    this.#entries.set(path, {
+      size: stat.size,
+      mtimeMs: stat.mtime?.getTime() ?? 0,
+      ino: stat.ino ?? 0,
+      hash,
+    });
+    this.#dirty = true;
+  }
+
   /** Remember the import specifiers of a code file (already hashed with {@linkcode entry}). */
   setImports(path: string, imports: string[]): void {
     const entry = this.#entries.get(path);

@@ -82,25 +82,49 @@ export function outputPath(cacheDir: string, hash: string): string {
   return join(cacheDir, OUTPUTS_FOLDER, hash);
 }
 
+/** A stage output as committed to the store: its content hash and its files' hashes. */
+export interface CommittedOutput {
+  hash: string;
+  /** Relative path → SHA-256 of every file, as the lock records it. */
+  files: Record<string, string>;
+}
+
 /**
  * Move a finished stage's temporary output folder into the content-addressed store with one
- * rename and make its files read-only; returns its content hash. When an identical output is
- * already stored, the temporary folder is removed instead. A crash before the rename leaves
- * nothing visible in the store.
+ * rename and make its files read-only; returns its content hash and file hashes, each file read
+ * once. With `stats`, the stored files' hashes are remembered so the next check rereads none.
+ * When the same output is already stored, the temporary folder is removed, unless the stored
+ * copy was damaged since, in which case the new folder replaces it. A crash before the rename
+ * leaves nothing visible in the store.
  */
-export async function commitOutput(cacheDir: string, tempOutDir: string): Promise<string> {
-  const hash = await hashTree(tempOutDir);
+export async function commitOutput(
+  cacheDir: string,
+  tempOutDir: string,
+  stats?: StatCache,
+): Promise<CommittedOutput> {
+  const files = await treeManifest(tempOutDir);
+  const hash = manifestHash(files);
   const target = outputPath(cacheDir, hash);
   await Deno.mkdir(join(cacheDir, OUTPUTS_FOLDER), { recursive: true });
-  for (const file of await listFiles(tempOutDir)) await Deno.chmod(join(tempOutDir, file), 0o444);
+  for (const file of Object.keys(files)) await Deno.chmod(join(tempOutDir, file), 0o444);
   try {
     await Deno.rename(tempOutDir, target);
   } catch (error) {
-    // Same content already stored (rename onto a non-empty folder fails): keep the stored copy.
-    if (await exists(target)) await Deno.remove(tempOutDir, { recursive: true });
-    else throw error;
+    // Rename onto a non-empty folder fails: the same content is stored already.
+    if (!(await exists(target))) throw error;
+    if (manifestHash(await treeManifest(target, stats)) === hash) {
+      await Deno.remove(tempOutDir, { recursive: true });
+    } else {
+      const damaged = `${target}.damaged-${Deno.pid}`;
+      await Deno.rename(target, damaged);
+      await Deno.rename(tempOutDir, target);
+      await Deno.remove(damaged, { recursive: true });
+    }
   }
-  return hash;
+  if (stats) {
+    for (const [file, sha] of Object.entries(files)) await stats.remember(join(target, file), sha);
+  }
+  return { hash, files };
 }
 
 /** Whether the stored output `hash` exists in the cache. */

@@ -8,7 +8,6 @@ import {
   readLock,
   sha256Hex,
   StatCache,
-  treeManifest,
   writeLock,
 } from "../cache/mod.ts";
 import { withUpstream } from "../dag/graph.ts";
@@ -639,9 +638,8 @@ async function settleStage(
       }
       if (missing.length > 0) throw new Error(`declared outs not written: ${missing.join(", ")}`);
       const state = await keyState();
-      const output = await commitOutput(cacheDir, job.outDir);
-      // Through the stat cache, so the next status check rereads none of these files.
-      const outputFiles = await treeManifest(outputPath(cacheDir, output), stats);
+      // Remembered in the stat cache, so the next status check rereads none of these files.
+      const { hash: output, files: outputFiles } = await commitOutput(cacheDir, job.outDir, stats);
       await Deno.remove(checkpointDir, { recursive: true }).catch(() => {});
       const entry: LockEntry = {
         key: state.key,

@@ -7,6 +7,7 @@
  */
 import { ok as assert } from "node:assert/strict";
 import { parseCli } from "../cli/pipeline.ts";
+import { parseBenchArgs } from "../bench/engine.ts";
 
 const DOCUMENTS = [
   "README.md",
@@ -42,16 +43,24 @@ Deno.test("docs: every `deno task` shown in README.md and docs/ is a task of den
   for (const { where, task } of commands) assert(task in tasks, `${where}: no task "${task}"`);
 });
 
-Deno.test("docs: every pipeline command shown parses with the pipeline CLI", () => {
-  for (const { where, args } of commands.filter((command) => command.task === "pipeline")) {
+/** Every command of `task` shown in the docs parses with that task's own `parse`. */
+function assertShownParse(task: string, parse: (args: string[]) => unknown): void {
+  for (const { where, args } of commands.filter((command) => command.task === task)) {
     try {
-      parseCli(args);
+      parse(args);
     } catch (error) {
-      throw new Error(
-        `${where}: deno task pipeline ${args.join(" ")}: ${(error as Error).message}`,
-      );
+      throw new Error(`${where}: deno task ${task} ${args.join(" ")}: ${(error as Error).message}`);
     }
   }
+}
+
+Deno.test("docs: every pipeline command shown parses with the pipeline CLI", () => {
+  assertShownParse("pipeline", parseCli);
+});
+
+Deno.test("docs: every bench command shown parses with the bench's own flags", () => {
+  assert(commands.some((command) => command.task === "bench"), "no bench command shown");
+  assertShownParse("bench", parseBenchArgs);
 });
 
 Deno.test("docs: every flag shown for another task is declared by its script", () => {

@@ -353,6 +353,11 @@ async function runChild(opts: BenchOptions): Promise<void> {
   console.log(JSON.stringify(line));
 }
 
+/** The steps, warm-up steps and batch of `opts` as flags, which both engines' benches take. */
+function stepFlags(opts: BenchOptions): string[] {
+  return ["--steps", `${opts.steps}`, "--warmup", `${opts.warmup}`, "--batch", `${opts.batch}`];
+}
+
 async function runCaseProcess(
   caseName: CaseName,
   opts: BenchOptions,
@@ -368,12 +373,7 @@ async function runCaseProcess(
     opts.backend,
     "--model",
     opts.model,
-    "--steps",
-    String(opts.steps),
-    "--warmup",
-    String(opts.warmup),
-    "--batch",
-    String(opts.batch),
+    ...stepFlags(opts),
     ...(opts.threads ? ["--threads", String(opts.threads)] : []),
     ...(opts.matMulShapes
       ? ["--matmul-shapes", opts.matMulShapes.map((s) => s.join("x")).join()]
@@ -495,12 +495,7 @@ async function runTorch(opts: BenchOptions): Promise<TorchResult[]> {
   const output = await new Deno.Command("/usr/bin/python3", {
     args: [
       script,
-      "--steps",
-      String(opts.steps),
-      "--warmup",
-      String(opts.warmup),
-      "--batch",
-      String(opts.batch),
+      ...stepFlags(opts),
       "--threads",
       String(opts.threads ?? navigator.hardwareConcurrency),
       "--modes",

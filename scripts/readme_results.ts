@@ -19,6 +19,7 @@ import { outputPath } from "../lib/cache/store.ts";
 import type { LockEntry, LockFile } from "../lib/cache/lockfile.ts";
 import {
   buildMetricsTable,
+  markdownCell,
   renderMarkdown,
   RUN_METRIC_KEYS,
   type RunMetrics,
@@ -95,11 +96,6 @@ export function lockSection(lock: LockFile): string {
   ].join("\n");
 }
 
-/** Escapes a table cell. */
-function cell(text: string): string {
-  return text.replaceAll("|", "\\|").replaceAll(/\s+/g, " ").trim();
-}
-
 /**
  * The sample titles of the first test examples, one column per method, read from the predictions
  * each evaluated cell wrote (`<cache>/outputs/<output>/predictions.jsonl`). Returns null when a
@@ -141,7 +137,7 @@ export async function samplesSection(lock: LockFile, cacheDir: string): Promise<
         [
           columns[0].byId.get(id)!.reference,
           ...columns.map((column) => column.byId.get(id)!.prediction || "(empty)"),
-        ].map(cell).join(" | ")
+        ].map(markdownCell).join(" | ")
       } |`
     ),
   ].join("\n");

@@ -141,6 +141,24 @@ Deno.test("verdict: names the best method, what it adds over both baselines, and
   assert(leadVsBase.distinguishable && Math.abs(leadVsBase.difference - 0.2) < 0.01);
 });
 
+Deno.test("verdict: training times within 10% are not ranked; a clearly faster method is named", () => {
+  const cheapestText = (loraSeconds: number) =>
+    claim(
+      verdictOf([
+        run("lead", scoresOf(0.25, 0.2)),
+        run("base", scoresOf(0.05, 0.05)),
+        run("lora", scoresOf(0.31, 0.2, 1), { trainSeconds: loraSeconds }),
+        run("full", scoresOf(0.31, 0.2, 3), { trainSeconds: 100 }),
+      ]),
+      "cheapest",
+    ).text;
+  assert(
+    cheapestText(95).includes("by training time: lora and full (within 10% of each other)"),
+    cheapestText(95),
+  );
+  assert(cheapestText(80).endsWith("by training time: lora."), cheapestText(80));
+});
+
 Deno.test("verdict: per-parameter efficiency is the gain over the base per 1,000 parameters", () => {
   const runs = [
     run("base", scoresOf(0.1, 0)),

@@ -39,6 +39,7 @@ export {
 } from "./format.ts";
 export {
   DISPLAY_COLUMNS,
+  markdownCell,
   type MetricsJson,
   renderCsv,
   renderJson,

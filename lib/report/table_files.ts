@@ -97,8 +97,9 @@ export const TABLE_NOTES: readonly string[] = [
   "Memory: peak process RSS, sampled (the whole process); in brackets the exact peak of live tensor storage, counted at every allocation and free with each buffer once — the same meter for training (weights, optimizer moments, gradients, what back-propagation keeps) and evaluation (weights, test-loss pass, generation with its KV cache) — and, on webgpu, the peak GPU bytes tfjs had allocated, its buffer pool included. 1 MB = 10^6 bytes.",
 ];
 
-function markdownCell(text: string): string {
-  return text.replaceAll("|", "\\|").replaceAll(/\r?\n/g, " ");
+/** `text` as one Markdown table cell: pipes escaped, whitespace runs (newlines too) one space. */
+export function markdownCell(text: string): string {
+  return text.replaceAll("|", "\\|").replaceAll(/\s+/g, " ").trim();
 }
 
 /** The verdict as Markdown: a heading, then one bullet per claim. Empty without a verdict. */

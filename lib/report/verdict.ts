@@ -28,6 +28,11 @@ export const LEAD_METHOD = "lead";
 
 const BYTES_PER_MB = 1e6;
 const PARAMS_PER_UNIT = 1e3;
+/**
+ * Training times within this ratio of the fastest count as tied in the verdict: a measured time
+ * moves by more than that between runs on a shared machine.
+ */
+const TRAIN_TIME_TIE_RATIO = 0.1;
 
 /** One paired difference of means (a − b), as fractions of 1, with its 95% interval. */
 export interface PairedDifference {
@@ -277,19 +282,31 @@ export function computeVerdict(
   );
 
   const close = [ranked[0], ...ranked.slice(1).filter((_, i) => !others[i].distinguishable)];
-  const cheapest = (cost: (row: MethodRow) => number | null) =>
-    close.filter((row) => cost(row) !== null).sort((a, b) => cost(a)! - cost(b)!)[0];
-  const parts = [
-    ["trainable parameters", cheapest((row) => row.trainableParams.mean)],
-    ["peak training memory", cheapest((row) => row.peakTrainTensorBytes.mean)],
-    ["training time", cheapest((row) => row.trainSeconds.mean)],
-  ].filter(([, row]) => row !== undefined) as [string, MethodRow][];
+  // The cheapest rows by `cost`: every row within `tieRatio` of the lowest (a measured time
+  // moves between runs, so two close times are not ranked).
+  const cheapest = (cost: (row: MethodRow) => number | null, tieRatio: number) => {
+    const costed = close.filter((row) => cost(row) !== null);
+    const lowest = Math.min(...costed.map((row) => cost(row)!));
+    return costed.filter((row) => cost(row)! <= lowest * (1 + tieRatio))
+      .sort((a, b) => cost(a)! - cost(b)!);
+  };
+  const parts = ([
+    ["trainable parameters", cheapest((row) => row.trainableParams.mean, 0), ""],
+    ["peak training memory", cheapest((row) => row.peakTrainTensorBytes.mean, 0), ""],
+    [
+      "training time",
+      cheapest((row) => row.trainSeconds.mean, TRAIN_TIME_TIE_RATIO),
+      ` (within ${TRAIN_TIME_TIE_RATIO * 100}% of each other)`,
+    ],
+  ] as [string, MethodRow[], string][]).filter(([, rows]) => rows.length > 0);
+  const named = ([cost, rows, tie]: [string, MethodRow[], string]) =>
+    `${cost}: ${rows.map((row) => row.method).join(" and ")}${rows.length > 1 ? tie : ""}`;
   claims.push({
     kind: "cheapest",
-    method: parts[0]?.[1].method,
+    method: parts[0]?.[1][0].method,
     text: `Not distinguishable from ${best} on ${name}: ${
       close.map((row) => row.method).join(", ")
-    }. Cheapest of them by ${parts.map(([cost, row]) => `${cost}: ${row.method}`).join("; by ")}.`,
+    }. Cheapest of them by ${parts.map(named).join("; by ")}.`,
   });
   return { metric, examples, bootstrap, pairwise, claims };
 }

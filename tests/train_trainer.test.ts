@@ -665,3 +665,12 @@ Deno.test("trainer: each step uses the schedule's learning rate (warmup, then co
   assertEquals(rates, expected);
   assertEquals(rates.slice(0, 3), [0, 0.005, 0.01]);
 });
+
+Deno.test("training options: validation runs at the training batch size unless eval_batch_size says otherwise", () => {
+  deepStrictEqual(parseTrainOptions({ batch_size: 4 }, "params.training").evalBatchSize, 4);
+  deepStrictEqual(
+    parseTrainOptions({ batch_size: 4, eval_batch_size: 32 }, "params.training").evalBatchSize,
+    32,
+  );
+  deepStrictEqual(parseTrainOptions({}, "params.training").evalBatchSize, 8);
+});

@@ -32,7 +32,10 @@ export interface TrainOptions {
   maxSteps: number;
   /** Validate every K optimizer steps (and at the end); 0 = at the end of every epoch. */
   evalEverySteps: number;
-  /** Examples per validation forward pass. */
+  /**
+   * Examples per validation forward pass; when not set, the training batch size, so that
+   * validation never needs more memory than a training step and the peak measures the method.
+   */
   evalBatchSize: number;
   /** Stop after this many validations without improvement; 0 = never stop early. */
   earlyStoppingPatience: number;
@@ -60,7 +63,7 @@ export const defaultTrainOptions: TrainOptions = {
   epochs: 1,
   maxSteps: 0,
   evalEverySteps: 0,
-  evalBatchSize: 16,
+  evalBatchSize: 8,
   earlyStoppingPatience: 0,
   restoreBest: true,
   checkpointEverySteps: 0,
@@ -115,9 +118,10 @@ export function parseTrainOptions(
   const num = (k: keyof TrainOptions, min: number, max?: number) =>
     readNumber(raw, keyOf[k], where, d[k] as number, { min, max });
   const restoreBest = readBoolean(raw, keyOf.restoreBest, where, d.restoreBest);
+  const batchSize = int("batchSize", 1);
   return {
     seed: int("seed", 0),
-    batchSize: int("batchSize", 1),
+    batchSize,
     gradientAccumulation: int("gradientAccumulation", 1),
     learningRate: num("learningRate", 0),
     warmupSteps: int("warmupSteps", 0),
@@ -130,7 +134,7 @@ export function parseTrainOptions(
     epochs: int("epochs", 1),
     maxSteps: int("maxSteps", 0),
     evalEverySteps: int("evalEverySteps", 0),
-    evalBatchSize: int("evalBatchSize", 1),
+    evalBatchSize: raw[keyOf.evalBatchSize] === undefined ? batchSize : int("evalBatchSize", 1),
     earlyStoppingPatience: int("earlyStoppingPatience", 0),
     restoreBest,
     checkpointEverySteps: int("checkpointEverySteps", 0),

@@ -19,7 +19,7 @@ Deno.test("e2e roles: renaming train-lora to tune-lora in a copy of the smoke pi
   try {
     const file = await writeSmokePipeline(workspace, "renamed", (doc) => {
       const stages = doc.get("stages") as YAMLMap;
-      for (const method of ["prompt", "lora", "full"]) {
+      for (const method of ["prompt", "lora", "ia3", "full"]) {
         const spec = stages.get(`train-${method}`);
         stages.delete(`train-${method}`);
         stages.set(`tune-${method}`, spec);

@@ -30,7 +30,7 @@ import {
   writeSmokePipeline,
 } from "./e2e/smoke.ts";
 
-const METHODS: Method[] = ["prompt", "lora", "full"];
+const METHODS: Method[] = ["prompt", "lora", "ia3", "full"];
 /** Rows the baseline stage adds to every table: they train nothing. */
 const BASELINES = ["lead", "base"];
 const PUBLISHED = ["metrics.md", "metrics.json", "metrics.csv", "report.html"];
@@ -155,6 +155,7 @@ Deno.test("e2e smoke pipeline: cold run, no-op, one changed param, determinism +
         assertEquals(totals, {
           prompt: base + expected.prompt,
           lora: base + expected.lora,
+          ia3: base + expected.ia3,
           full: base,
         });
       },

@@ -258,15 +258,16 @@ export function blockParams({ nEmbd: d, nInner: inner }: ModelShape): number {
   return layerNorms + attention + mlp;
 }
 
-/** Input and output width of a LoRA target module of a GPT-2 block. */
+/** Input and output width of an adapter target module of a GPT-2 block (n_inner = 4·n_embd). */
 export function targetShape(module: string, shape: ModelShape): [number, number] {
-  // Only the attention projection: "c_proj" would match both the attention's and the MLP's.
+  // Named in full: "c_proj" alone would match both the attention's and the MLP's.
   if (module === "c_attn") return [shape.nEmbd, 3 * shape.nEmbd];
-  throw new Error(`no shape known here for LoRA target ${module}`);
+  if (module === "mlp.c_proj") return [4 * shape.nEmbd, shape.nEmbd];
+  throw new Error(`no shape known here for target ${module}`);
 }
 
 /** The tuning methods the smoke pipeline compares, by their train stage's `method`. */
-export type Method = "prompt" | "lora" | "full";
+export type Method = "prompt" | "lora" | "ia3" | "full";
 
 function stageConfig(doc: Document, stage: string): Record<string, unknown> {
   const node = doc.getIn(["stages", stage, "params", "config"]) as {
@@ -277,21 +278,32 @@ function stageConfig(doc: Document, stage: string): Record<string, unknown> {
 
 /**
  * Trainable parameters each method must report, from the pipeline's own settings: prompt tuning
- * trains soft_tokens × n_embd; LoRA trains r·(in + out) per target module per block; full
- * fine-tuning trains the last `last_blocks` blocks plus the final layer norm (gain + bias).
+ * trains soft_tokens × n_embd; LoRA trains r·(in + out) per target module per block; IA³, as PEFT
+ * counts it, one scale per output of each attention target (q, k and v of c_attn) and per input
+ * of each feed-forward target, per block; full fine-tuning trains the last `last_blocks` blocks
+ * plus the final layer norm (gain + bias).
  */
 export function expectedTrainableParams(doc: Document): Record<Method, number> {
   const shape = modelShape(doc);
   const prompt = stageConfig(doc, "train-prompt");
   const lora = stageConfig(doc, "train-lora");
+  const ia3 = stageConfig(doc, "train-ia3");
   const full = stageConfig(doc, "train-full");
   const r = lora.r as number;
   const perBlock = (lora.target_modules as string[])
     .map((module) => targetShape(module, shape))
     .reduce((sum, [fanIn, fanOut]) => sum + r * (fanIn + fanOut), 0);
+  const feedforward = ia3.feedforward_modules as string[];
+  const scalesPerBlock = (ia3.target_modules as string[])
+    .map((module) => {
+      const [fanIn, fanOut] = targetShape(module, shape);
+      return feedforward.includes(module) ? fanIn : fanOut;
+    })
+    .reduce((sum, scales) => sum + scales, 0);
   return {
     prompt: (prompt.soft_tokens as number) * shape.nEmbd,
     lora: shape.nLayer * perBlock,
+    ia3: shape.nLayer * scalesPerBlock,
     full: (full.last_blocks as number) * blockParams(shape) + 2 * shape.nEmbd,
   };
 }

@@ -1,3 +1,5 @@
+import { writeTextFileAtomic } from "../util/fs.ts";
+
 /** A metric value a stage may report (and the lock records). */
 export type MetricValue = number | string | boolean | number[];
 
@@ -55,7 +57,5 @@ export async function writeLock(path: string, lock: LockFile, order?: string[]):
     ]
     : Object.keys(lock.stages);
   const stages = Object.fromEntries(names.map((name) => [name, lock.stages[name]]));
-  const temp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify({ version: 1, stages }, null, 2) + "\n");
-  await Deno.rename(temp, path);
+  await writeTextFileAtomic(path, JSON.stringify({ version: 1, stages }, null, 2) + "\n");
 }

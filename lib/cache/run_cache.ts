@@ -7,6 +7,7 @@
 import { dirname, join } from "node:path";
 import type { LockEntry } from "./lockfile.ts";
 import { hasOutput } from "./store.ts";
+import { writeTextFileAtomic } from "../util/fs.ts";
 
 /** Where the run cache keeps the lock entry of the run with stage key `key`. */
 export function runCachePath(cacheDir: string, key: string): string {
@@ -17,9 +18,7 @@ export function runCachePath(cacheDir: string, key: string): string {
 export async function saveRunCache(cacheDir: string, entry: LockEntry): Promise<void> {
   const path = runCachePath(cacheDir, entry.key);
   await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(entry));
-  await Deno.rename(temp, path);
+  await writeTextFileAtomic(path, JSON.stringify(entry));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
 import { hashFileContent } from "./hash.ts";
+import { writeTextFileAtomic } from "../util/fs.ts";
 
 /** What the stat cache remembers about one file. */
 interface StatEntry {
@@ -92,10 +93,8 @@ export class StatCache {
   async save(): Promise<void> {
     if (!this.#dirty) return;
     await Deno.mkdir(dirname(this.path), { recursive: true });
-    const temp = `${this.path}.${Deno.pid}.tmp`;
     const files = Object.fromEntries(this.#entries);
-    await Deno.writeTextFile(temp, JSON.stringify({ version: STAT_CACHE_VERSION, files }));
-    await Deno.rename(temp, this.path);
+    await writeTextFileAtomic(this.path, JSON.stringify({ version: STAT_CACHE_VERSION, files }));
     this.#dirty = false;
   }
 }

@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { DirectedGraph } from "graphology";
 import { sha256Hex } from "../cache/hash.ts";
+import { writeTextFileAtomic } from "../util/fs.ts";
 import type { LoadOptions, Pipeline, StageSpec } from "./types.ts";
 
 export type { LoadOptions };
@@ -26,7 +27,7 @@ export async function loadPipeline(path: string, options: LoadOptions = {}): Pro
   if (cached) return cached;
   const { parsePipeline } = await import("./parse.ts");
   const pipeline = parsePipeline(text, file, root, options);
-  if (cachePath) writeParsed(cachePath, pipeline, text);
+  if (cachePath) await writeParsed(cachePath, pipeline, text);
   return pipeline;
 }
 
@@ -102,7 +103,7 @@ function readParsed(path: string): Pipeline | undefined {
   return { ...parsed.pipeline, stages, groups: new Map(parsed.groups), graph };
 }
 
-function writeParsed(path: string, pipeline: Pipeline, text: string): void {
+async function writeParsed(path: string, pipeline: Pipeline, text: string): Promise<void> {
   // YAML's .inf/.nan do not survive JSON; such files are simply parsed every time.
   if (/\.(inf|nan)\b/i.test(text)) return;
   const { stages, groups, graph: _graph, ...rest } = pipeline;
@@ -113,9 +114,7 @@ function writeParsed(path: string, pipeline: Pipeline, text: string): void {
     modules: [...new Set([...stages.values()].map((spec) => spec.uses))],
   };
   try {
-    Deno.mkdirSync(dirname(path), { recursive: true });
-    const temp = `${path}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, JSON.stringify(form));
-    Deno.renameSync(temp, path);
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await writeTextFileAtomic(path, JSON.stringify(form));
   } catch { /* a read-only home only costs speed */ }
 }

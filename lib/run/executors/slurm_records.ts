@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { canonicalJson, hashFileContent, sha256Hex } from "../../cache/mod.ts";
 import type { StageJob } from "../executor.ts";
+import { writeTextFileAtomic } from "../../util/fs.ts";
 
 /** Files up to this size are identified by content; larger ones by path, size, mtime and inode. */
 const CONTENT_IDENTITY_MAX_BYTES = 4 * 1024 * 1024;
@@ -64,9 +65,7 @@ export class SlurmState {
   async writeRecord(record: JobRecord): Promise<void> {
     const path = this.recordPath(record.identity);
     await Deno.mkdir(join(this.dir, "jobs"), { recursive: true });
-    const temp = `${path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temp, JSON.stringify(record, null, 2) + "\n");
-    await Deno.rename(temp, path);
+    await writeTextFileAtomic(path, JSON.stringify(record, null, 2) + "\n");
   }
 
   /** Forget `identity`: its record, finished output and attempt folder. */

@@ -307,9 +307,11 @@ export class GPT2 {
   /** One pre-norm transformer block: x += attn(ln_1(x)); x += mlp(ln_2(x)). */
   private block(i: number, x: tf.Tensor3D, pass: BlockPass): tf.Tensor3D {
     const { dropout } = pass;
-    const attended = this.attention(i, this.layerNorm(`h.${i}.ln_1`, x), pass); // (B, S, C)
+    // A scope per half: what back-propagation needs is kept by the tape, the rest of the
+    // attention's intermediates are freed before the MLP allocates its own.
+    const attended = tf.tidy(() => this.attention(i, this.layerNorm(`h.${i}.ln_1`, x), pass)); // (B, S, C)
     x = addKeepingNothing(x, dropout(attended)); // (B, S, C)
-    const mlpOut = this.mlp(i, this.layerNorm(`h.${i}.ln_2`, x)); // (B, S, C)
+    const mlpOut = tf.tidy(() => this.mlp(i, this.layerNorm(`h.${i}.ln_2`, x))); // (B, S, C)
     return addKeepingNothing(x, dropout(mlpOut)); // (B, S, C)
   }
 

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../cli/args.ts";
 import type { LockFile } from "../lib/cache/mod.ts";
 import { runSmokePipeline } from "./smoke_run.ts";
 
@@ -131,7 +131,7 @@ export function formatChecks(checks: BackendCheck[], names: [string, string]): s
 }
 
 function parseCompareArgs(args: string[]) {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args,
     strict: true,
     allowPositionals: false,

@@ -14,6 +14,11 @@ interface StatEntry {
 
 const STAT_CACHE_VERSION = 1;
 
+/** What says a file is unchanged: its size, mtime and inode. */
+function identity(stat: Deno.FileInfo): Pick<StatEntry, "size" | "mtimeMs" | "ino"> {
+  return { size: stat.size, mtimeMs: stat.mtime?.getTime() ?? 0, ino: stat.ino ?? 0 };
+}
+
 /**
  * File hashes remembered by (path, size, mtime, inode), so unchanged files are never reread. Load
  * with {@linkcode StatCache.load}, save with {@linkcode StatCache.save} (only writes when
@@ -45,16 +50,15 @@ export class StatCache {
    * `Deno.errors.NotFound` when the file is missing.
    */
   async entry(path: string): Promise<StatEntry> {
-    const stat = await Deno.stat(path);
-    const mtimeMs = stat.mtime?.getTime() ?? 0;
-    const ino = stat.ino ?? 0;
+    const seen = identity(await Deno.stat(path));
     const known = this.#entries.get(path);
-    if (known && known.size === stat.size && known.mtimeMs === mtimeMs && known.ino === ino) {
+    if (
+      known && known.size === seen.size && known.mtimeMs === seen.mtimeMs && known.ino === seen.ino
+    ) {
       return known;
     }
-    const hash = await hashFileContent(path);
+    const entry: StatEntry = { ...seen, hash: await hashFileContent(path) };
     this.hashedFiles++;
-    const entry: StatEntry = { size: stat.size, mtimeMs, ino, hash };
     this.#entries.set(path, entry);
     this.#dirty = true;
     return entry;
@@ -70,13 +74,7 @@ export class StatCache {
    * hashed it), so that it is not reread while its size, mtime and inode stay the same.
    */
   async remember(path: string, hash: string): Promise<void> {
-    const stat = await Deno.stat(path);
-    this.#entries.set(path, {
-      size: stat.size,
-      mtimeMs: stat.mtime?.getTime() ?? 0,
-      ino: stat.ino ?? 0,
-      hash,
-    });
+    this.#entries.set(path, { ...identity(await Deno.stat(path)), hash });
     this.#dirty = true;
   }
 
